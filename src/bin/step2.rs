@@ -1,0 +1,85 @@
+//! Step 2: catch the signal and drain.
+//!
+//! SIGINT and SIGTERM no longer kill the process. The first one stops the
+//! server from accepting new connections, lets every request already in
+//! flight finish, closes the database and exits 0.
+//!
+//! The problem it leaves: the drain has no end. One request that never
+//! finishes (a stuck client, a hung dependency) keeps the process alive
+//! until something sends SIGKILL. Step 3 adds a deadline.
+//!
+//! Run with
+//!
+//! ```not_rust
+//! cargo run --bin step2
+//! ```
+//!
+//! Then, in a second terminal:
+//!
+//! ```not_rust
+//! curl -i 'localhost:8080/slow?ms=5000'    # and, before it answers:
+//! kill -TERM "$(pgrep -x step2)"           # or Ctrl+C in the first terminal
+//! ```
+//!
+//! curl still gets its `200 OK`, then the server logs `database closed` and
+//! `server stopped`.
+
+use std::process::ExitCode;
+
+use bookmarks::{Service, app, signals::ShutdownSignals};
+use tracing::{error, info};
+
+// ANCHOR: main
+#[tokio::main]
+async fn main() -> ExitCode {
+    let Service {
+        store,
+        listener,
+        addr,
+        ..
+    } = match Service::start().await {
+        Ok(service) => service,
+        Err(err) => return err.report(),
+    };
+    // ANCHOR: install
+    // Installed before `server starting`: from that line on, a signal is
+    // ours to handle rather than the end of the process.
+    let mut signals = match ShutdownSignals::install() {
+        Ok(signals) => signals,
+        Err(err) => return err.report(),
+    };
+    // ANCHOR_END: install
+
+    info!(%addr, "server starting");
+    // ANCHOR: serve
+    // `with_graceful_shutdown` takes a future; when it completes, axum stops
+    // accepting, lets each connection finish the request it is serving,
+    // and returns once the last connection has closed.
+    let drained = axum::serve(listener, app(store.clone()))
+        .with_graceful_shutdown(async move {
+            let signal = signals.recv().await;
+            info!(signal, "shutting down");
+        })
+        .await;
+    // ANCHOR_END: serve
+    if let Err(err) = drained {
+        error!(%err, "server failed");
+    }
+
+    // ANCHOR: cleanup
+    // Only now, with no request left that could use it, close the database.
+    // This runs because `main` returned from `serve` instead of being killed.
+    let closed = store.close().await;
+    match &closed {
+        Ok(()) => info!("database closed"),
+        Err(err) => error!(%err, "closing the database failed"),
+    }
+    info!("server stopped");
+    // ANCHOR_END: cleanup
+    if closed.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+// ANCHOR_END: main

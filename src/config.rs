@@ -1,0 +1,166 @@
+//! Configuration from the environment, read once at start.
+//!
+//! Every step reads the same variables; a step that has no use for one (step 1
+//! and step 2 have no drain deadline) still checks it, so a typo fails the same
+//! way whichever step runs.
+
+use std::{
+    env, fmt,
+    net::{IpAddr, Ipv4Addr},
+    time::Duration,
+};
+
+/// The settings every step understands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `HOST`: the address to bind.
+    pub host: IpAddr,
+    /// `PORT`: `0` asks the operating system for a free port, which is what
+    /// the tests do; the real port is logged in `server starting`.
+    pub port: u16,
+    /// `DATABASE_URL`: a SQLite file, or `:memory:`.
+    pub database_url: String,
+    /// `SHUTDOWN_TIMEOUT`: how long the drain may take, counted from the
+    /// signal.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 8080,
+            database_url: "bookmarks.db".to_owned(),
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A variable that is set but cannot be used. Its `Display` is the one line
+/// the binary prints before it exits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid {}={:?}: expected {}",
+            self.variable, self.value, self.expected
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests can pass a map instead of
+    /// mutating the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let defaults = Config::default();
+        Ok(Config {
+            host: parse(
+                &lookup,
+                "HOST",
+                "an IP address such as 127.0.0.1 or ::",
+                |v| v.parse().ok(),
+            )?
+            .unwrap_or(defaults.host),
+            port: parse(&lookup, "PORT", "a port number from 0 to 65535", |v| {
+                v.parse().ok()
+            })?
+            .unwrap_or(defaults.port),
+            database_url: parse(&lookup, "DATABASE_URL", "a file path or :memory:", |v| {
+                (!v.is_empty()).then(|| v.to_owned())
+            })?
+            .unwrap_or(defaults.database_url),
+            shutdown_timeout: parse(
+                &lookup,
+                "SHUTDOWN_TIMEOUT",
+                "a duration such as 500ms, 2s or 1m",
+                |v| humantime::parse_duration(v).ok(),
+            )?
+            .unwrap_or(defaults.shutdown_timeout),
+        })
+    }
+}
+
+fn parse<T>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    expected: &'static str,
+    convert: impl Fn(&str) -> Option<T>,
+) -> Result<Option<T>, ConfigError> {
+    let Some(value) = lookup(variable) else {
+        return Ok(None);
+    };
+    match convert(value.trim()) {
+        Some(parsed) => Ok(Some(parsed)),
+        None => Err(ConfigError {
+            variable,
+            value,
+            expected,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.host.to_string(), "127.0.0.1");
+        assert_eq!(config.port, 8080);
+        assert_eq!(config.database_url, "bookmarks.db");
+        assert_eq!(config.shutdown_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn durations_read_like_humans_write_them() {
+        for (text, expected) in [
+            ("500ms", Duration::from_millis(500)),
+            ("2s", Duration::from_secs(2)),
+            ("1m", Duration::from_secs(60)),
+        ] {
+            let config = config(&[("SHUTDOWN_TIMEOUT", text)]).unwrap();
+            assert_eq!(config.shutdown_timeout, expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        for (variable, value) in [
+            ("HOST", "localhost:80"),
+            ("PORT", "abc"),
+            ("PORT", "70000"),
+            ("DATABASE_URL", ""),
+            ("SHUTDOWN_TIMEOUT", "soon"),
+        ] {
+            let err = config(&[(variable, value)]).unwrap_err();
+            assert_eq!(err.variable, variable);
+            assert!(
+                err.to_string().starts_with(&format!("invalid {variable}=")),
+                "{err}"
+            );
+        }
+    }
+}

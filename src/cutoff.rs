@@ -1,0 +1,112 @@
+//! Closing connections that are still open when the drain deadline passes.
+//!
+//! `axum::serve` runs each connection in a task of its own and keeps no handle
+//! to it. Graceful shutdown asks those tasks to finish; nothing in axum can
+//! make them stop. Dropping the `serve` future does not either: the tasks
+//! live on, still holding requests and database handles, until the runtime
+//! itself is dropped at the end of `main`.
+//!
+//! [`CutoffListener`] gives the step that handle. It wraps every accepted
+//! connection so that, once its token is cancelled, the next read or write
+//! fails. hyper then drops the connection, its request future with it, and
+//! `serve` returns as soon as the last connection task has ended.
+
+use std::{
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use axum::serve::Listener;
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+/// A [`TcpListener`] whose connections all close when `cutoff` is cancelled.
+pub struct CutoffListener {
+    inner: TcpListener,
+    cutoff: CancellationToken,
+}
+
+impl CutoffListener {
+    pub fn new(inner: TcpListener, cutoff: CancellationToken) -> Self {
+        CutoffListener { inner, cutoff }
+    }
+}
+
+impl Listener for CutoffListener {
+    type Io = CutoffStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        // axum's own accept loop for `TcpListener`, which retries after
+        // errors such as running out of file descriptors.
+        let (stream, addr) = Listener::accept(&mut self.inner).await;
+        (CutoffStream::new(stream, self.cutoff.clone()), addr)
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// One accepted connection that fails every read and write once cut off.
+pub struct CutoffStream {
+    inner: TcpStream,
+    // Polled on every read and write, so the connection's task is woken the
+    // moment the token is cancelled, even while it waits for the client.
+    cutoff: Pin<Box<WaitForCancellationFutureOwned>>,
+}
+
+impl CutoffStream {
+    fn new(inner: TcpStream, cutoff: CancellationToken) -> Self {
+        CutoffStream {
+            inner,
+            cutoff: Box::pin(cutoff.cancelled_owned()),
+        }
+    }
+
+    fn check(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        match self.cutoff.as_mut().poll(cx) {
+            Poll::Ready(()) => Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "connection cut off at the drain deadline",
+            )),
+            Poll::Pending => Ok(()),
+        }
+    }
+}
+
+impl AsyncRead for CutoffStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.check(cx)?;
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for CutoffStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.check(cx)?;
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.check(cx)?;
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

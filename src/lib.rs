@@ -1,0 +1,86 @@
+//! The bookmarks service that every step shares.
+//!
+//! Everything here stays the same from one step to the next: configuration,
+//! the database, the routes, logging. How the process *stops* is not here: each
+//! `src/bin/stepN.rs` writes its shutdown out whole, so that the difference
+//! between two steps is the lesson.
+
+pub mod config;
+pub mod cutoff;
+pub mod routes;
+pub mod signals;
+pub mod store;
+pub mod telemetry;
+
+use std::{fmt, net::SocketAddr, process::ExitCode};
+
+use tokio::net::TcpListener;
+
+pub use config::{Config, ConfigError};
+pub use routes::app;
+pub use store::Store;
+
+/// What every step starts from: settings read, logging on, database open,
+/// port bound.
+pub struct Service {
+    pub config: Config,
+    pub store: Store,
+    pub listener: TcpListener,
+    /// The address actually bound: with `PORT=0`, the port the OS chose.
+    pub addr: SocketAddr,
+}
+
+impl Service {
+    /// Prepares everything a step needs before it can serve.
+    ///
+    /// Binding here, before the step logs `server starting`, means that by
+    /// the time that line appears the port accepts connections.
+    pub async fn start() -> Result<Service, StartupError> {
+        let config = Config::from_env().map_err(|err| StartupError(err.to_string()))?;
+        telemetry::init().map_err(StartupError)?;
+        let store = Store::open(&config.database_url).map_err(|err| {
+            StartupError(format!(
+                "cannot open database DATABASE_URL={:?}: {err}",
+                config.database_url
+            ))
+        })?;
+        let wanted = SocketAddr::new(config.host, config.port);
+        let listener = TcpListener::bind(wanted)
+            .await
+            .map_err(|err| StartupError(format!("cannot listen on {wanted}: {err}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|err| StartupError(format!("cannot read the bound address: {err}")))?;
+        Ok(Service {
+            config,
+            store,
+            listener,
+            addr,
+        })
+    }
+}
+
+/// Why a step could not start: one line for a person to read.
+#[derive(Debug)]
+pub struct StartupError(pub String);
+
+impl fmt::Display for StartupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartupError {}
+
+impl StartupError {
+    /// The exit status for a process that never served: 2, so that a
+    /// supervisor can tell a configuration mistake from a drain that ended
+    /// badly (1).
+    pub const EXIT_STATUS: u8 = 2;
+
+    /// Prints the one line on standard error and gives the exit status.
+    pub fn report(self) -> ExitCode {
+        eprintln!("error: {self}");
+        ExitCode::from(Self::EXIT_STATUS)
+    }
+}

@@ -1,0 +1,216 @@
+//! The HTTP API: routes, JSON errors and the middleware every step shares.
+//!
+//! Handlers stay small on purpose; the interesting part of this repository is
+//! what happens around them when the process is asked to stop.
+
+use std::time::Duration;
+
+use axum::{
+    Json, Router,
+    extract::{
+        DefaultBodyLimit, FromRequest, FromRequestParts, State,
+        rejection::{JsonRejection, PathRejection, QueryRejection},
+    },
+    http::{Method, StatusCode, Uri},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde::Deserialize;
+use serde_json::json;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer},
+};
+use tracing::Level;
+
+use crate::store::{Bookmark, Store, StoreError};
+
+/// The largest request body accepted: a bookmark is a URL and a title.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// The whole API with its middleware: what every step serves.
+pub fn app(store: Store) -> Router {
+    with_middleware(routes(store))
+}
+
+/// The routes of the contract, without middleware, so a later step can merge
+/// routes of its own before [`with_middleware`] wraps them all.
+pub fn routes(store: Store) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/bookmarks", get(list_bookmarks).post(create_bookmark))
+        .route("/bookmarks/{id}", get(get_bookmark).delete(delete_bookmark))
+        .route("/slow", get(slow))
+        .with_state(store)
+}
+
+/// Middleware that every route gets.
+pub fn with_middleware(router: Router) -> Router {
+    router
+        .fallback(no_route)
+        // A bigger body is refused with 413 before it is read into memory.
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // One log line per answered request, so a reader watching the logs
+        // sees requests finish *after* `shutting down`.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        // A bug in one handler costs that request a 500, not the process:
+        // without this the panic would end the connection's task and the
+        // client would see the connection drop.
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }))
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn list_bookmarks(State(store): State<Store>) -> Result<Json<Vec<Bookmark>>, ApiError> {
+    Ok(Json(store.list().await?))
+}
+
+/// The body of `POST /bookmarks`.
+#[derive(Debug, Deserialize)]
+pub struct NewBookmark {
+    pub url: String,
+    pub title: String,
+}
+
+async fn create_bookmark(
+    State(store): State<Store>,
+    JsonBody(new): JsonBody<NewBookmark>,
+) -> Result<(StatusCode, Json<Bookmark>), ApiError> {
+    let url = validate_url(&new.url)?;
+    let bookmark = store.insert(url, new.title).await?;
+    Ok((StatusCode::CREATED, Json(bookmark)))
+}
+
+async fn get_bookmark(
+    State(store): State<Store>,
+    PathParam(id): PathParam<i64>,
+) -> Result<Json<Bookmark>, ApiError> {
+    match store.get(id).await? {
+        Some(bookmark) => Ok(Json(bookmark)),
+        None => Err(ApiError::not_found(id)),
+    }
+}
+
+async fn delete_bookmark(
+    State(store): State<Store>,
+    PathParam(id): PathParam<i64>,
+) -> Result<StatusCode, ApiError> {
+    if store.delete(id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(id))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SlowParams {
+    ms: u64,
+}
+
+/// Stands in for any request that takes a while: a report, an upload, a call
+/// to a slow dependency. The tests use it to have work in flight when the
+/// signal arrives.
+async fn slow(QueryParams(params): QueryParams<SlowParams>) -> &'static str {
+    tokio::time::sleep(Duration::from_millis(params.ms)).await;
+    "done"
+}
+
+async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no route for {method} {}", uri.path()),
+    )
+}
+
+/// Accepts only absolute `http` and `https` URLs with a host.
+fn validate_url(raw: &str) -> Result<String, ApiError> {
+    let invalid = || {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("url must be an absolute http or https URL, got {raw:?}"),
+        )
+    };
+    let url = url::Url::parse(raw).map_err(|_| invalid())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(invalid());
+    }
+    Ok(url.into())
+}
+
+/// An error answer: a status and `{"error": "…"}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn not_found(id: i64) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, format!("no bookmark with id {id}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            // Only during shutdown: tell the client to try again elsewhere.
+            StoreError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
+            StoreError::Sqlite(err) => {
+                tracing::error!(error = %err, "database error");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "database error")
+            }
+        }
+    }
+}
+
+// axum's own extractors answer a bad request in plain text; these wrappers
+// keep their status codes and messages but answer in the API's JSON shape.
+
+/// [`axum::Json`] with JSON errors: 400 malformed, 415 wrong content type,
+/// 422 missing or mistyped field, 413 over [`BODY_LIMIT`].
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct JsonBody<T>(pub T);
+
+/// [`axum::extract::Path`] with JSON errors: 400 for an id that is not a number.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct PathParam<T>(pub T);
+
+/// [`axum::extract::Query`] with JSON errors.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct QueryParams<T>(pub T);
+
+macro_rules! from_rejection {
+    ($($rejection:ty),*) => {$(
+        impl From<$rejection> for ApiError {
+            fn from(rejection: $rejection) -> Self {
+                ApiError::new(rejection.status(), rejection.body_text())
+            }
+        }
+    )*};
+}
+
+from_rejection!(JsonRejection, PathRejection, QueryRejection);

@@ -1,0 +1,174 @@
+//! The SQLite store behind the API.
+//!
+//! rusqlite is a synchronous library: every call may wait on the disk. Run on
+//! one of tokio's few worker threads, such a call would stall every other
+//! connection scheduled there, so each operation goes through
+//! [`tokio::task::spawn_blocking`], onto the pool of threads meant for
+//! blocking work. The one connection sits behind a mutex: SQLite lets a
+//! single writer in at a time anyway, and one connection means one place to
+//! close.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+/// A stored bookmark, as the API returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Bookmark {
+    pub id: i64,
+    pub url: String,
+    pub title: String,
+    pub created_at: String,
+}
+
+/// What can go wrong talking to the database.
+#[derive(Debug)]
+pub enum StoreError {
+    /// [`Store::close`] has run: the process is shutting down.
+    Closed,
+    Sqlite(rusqlite::Error),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Closed => f.write_str("the database is closed"),
+            StoreError::Sqlite(err) => err.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        StoreError::Sqlite(err)
+    }
+}
+
+/// A handle to the database, cheap to clone into every request.
+#[derive(Clone)]
+pub struct Store {
+    // `None` once closed: handlers that still hold a clone get
+    // `StoreError::Closed` instead of a connection that no longer exists.
+    conn: Arc<Mutex<Option<Connection>>>,
+}
+
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS bookmarks (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        url        TEXT NOT NULL,
+        title      TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+";
+
+impl Store {
+    /// Opens (or creates) the database and its schema.
+    ///
+    /// Write-ahead logging makes a committed transaction durable the moment
+    /// `COMMIT` returns, even if the process is killed right after; with
+    /// `synchronous = NORMAL` that holds for a crash of the process (what
+    /// this course is about), though not for a power cut.
+    pub fn open(path: &str) -> Result<Store, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // `:memory:` answers "memory" here: it has no file to log beside.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(Some(conn))),
+        })
+    }
+
+    /// Runs `op` on the connection, off the async worker threads.
+    async fn call<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = lock(&conn);
+            let conn = guard.as_mut().ok_or(StoreError::Closed)?;
+            op(conn).map_err(StoreError::from)
+        })
+        .await
+        // The closure does not panic on its own; if it ever did, that is a
+        // bug worth crashing the request over, and the handler's panic
+        // catcher turns it into a 500.
+        .unwrap_or_else(|join_err| std::panic::resume_unwind(join_err.into_panic()))
+    }
+
+    pub async fn insert(&self, url: String, title: String) -> Result<Bookmark, StoreError> {
+        self.call(move |conn| {
+            conn.query_row(
+                "INSERT INTO bookmarks (url, title) VALUES (?1, ?2)
+                 RETURNING id, url, title, created_at",
+                params![url, title],
+                row_to_bookmark,
+            )
+        })
+        .await
+    }
+
+    pub async fn list(&self) -> Result<Vec<Bookmark>, StoreError> {
+        self.call(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT id, url, title, created_at FROM bookmarks ORDER BY id")?;
+            let rows = stmt.query_map([], row_to_bookmark)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    pub async fn get(&self, id: i64) -> Result<Option<Bookmark>, StoreError> {
+        self.call(move |conn| {
+            conn.query_row(
+                "SELECT id, url, title, created_at FROM bookmarks WHERE id = ?1",
+                [id],
+                row_to_bookmark,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    /// Returns whether a bookmark was there to delete.
+    pub async fn delete(&self, id: i64) -> Result<bool, StoreError> {
+        self.call(move |conn| Ok(conn.execute("DELETE FROM bookmarks WHERE id = ?1", [id])? > 0))
+            .await
+    }
+
+    /// Closes the connection and reports what SQLite said about it.
+    ///
+    /// Dropping a `Connection` closes it too, but swallows any error; a
+    /// shutdown should say whether the last checkpoint of the write-ahead log
+    /// went through. Later calls on any clone get [`StoreError::Closed`].
+    pub async fn close(&self) -> Result<(), StoreError> {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || match lock(&conn).take() {
+            Some(conn) => conn.close().map_err(|(_, err)| StoreError::Sqlite(err)),
+            None => Err(StoreError::Closed),
+        })
+        .await
+        .unwrap_or_else(|join_err| std::panic::resume_unwind(join_err.into_panic()))
+    }
+}
+
+fn lock(conn: &Mutex<Option<Connection>>) -> MutexGuard<'_, Option<Connection>> {
+    // A panic while the lock was held (a bug in one request) leaves the
+    // connection itself intact: SQLite rolls back the unfinished statement.
+    conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn row_to_bookmark(row: &rusqlite::Row<'_>) -> rusqlite::Result<Bookmark> {
+    Ok(Bookmark {
+        id: row.get(0)?,
+        url: row.get(1)?,
+        title: row.get(2)?,
+        created_at: row.get(3)?,
+    })
+}
