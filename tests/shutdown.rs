@@ -1,0 +1,127 @@
+//! Each step's shutdown, on the real binary, with real signals.
+//!
+//! The checks live in `support/checks.rs` so the workbook can run the same
+//! ones against a reader's code; here they are bound to the reference steps.
+
+#![cfg(unix)]
+
+mod support;
+
+use support::{Signal, checks};
+
+mod step1 {
+    use super::*;
+
+    // ANCHOR: step1
+    /// SIGTERM kills step 1 mid-request: the client sees a broken connection.
+    #[test]
+    fn sigterm_breaks_the_in_flight_request() {
+        checks::signal_kills_mid_request("step1", Signal::SIGTERM);
+    }
+    // ANCHOR_END: step1
+
+    /// Ctrl+C (SIGINT) does the same.
+    #[test]
+    fn sigint_breaks_the_in_flight_request() {
+        checks::signal_kills_mid_request("step1", Signal::SIGINT);
+    }
+}
+
+/// The drain every step from 2 on must keep.
+macro_rules! drains {
+    ($step:literal) => {
+        /// After SIGTERM the in-flight request gets its 200 and the exit is 0.
+        #[test]
+        fn sigterm_drains_the_in_flight_request() {
+            checks::drain_completes_in_flight_request($step, Signal::SIGTERM);
+        }
+
+        /// Ctrl+C (SIGINT) drains the same way.
+        #[test]
+        fn sigint_drains_the_in_flight_request() {
+            checks::drain_completes_in_flight_request($step, Signal::SIGINT);
+        }
+
+        /// An idle keep-alive connection does not hold the exit.
+        #[test]
+        fn idle_keep_alive_does_not_delay_exit() {
+            checks::idle_keep_alive_does_not_delay($step);
+        }
+
+        /// Writes answered with 201 before the signal are in the file after.
+        #[test]
+        fn acknowledged_writes_are_in_the_database() {
+            checks::acknowledged_writes_survive($step);
+        }
+    };
+}
+
+/// The deadline every step from 3 on must keep.
+macro_rules! deadline {
+    ($step:literal) => {
+        /// A stuck request is cut at SHUTDOWN_TIMEOUT; the exit is 1.
+        #[test]
+        fn deadline_ends_a_stuck_request() {
+            checks::deadline_ends_a_stuck_request($step);
+        }
+
+        /// The deadline's clock starts at the signal.
+        #[test]
+        fn deadline_starts_at_the_signal() {
+            checks::deadline_starts_at_the_signal($step);
+        }
+
+        /// Half a request line cannot hold the process past the deadline.
+        #[test]
+        fn half_request_does_not_outlive_the_deadline() {
+            checks::half_request_does_not_outlive_deadline($step);
+        }
+    };
+}
+
+/// The second-signal escape every step from 4 on must keep.
+macro_rules! forces {
+    ($step:literal) => {
+        /// A second SIGTERM during the drain forces exit 1 at once.
+        #[test]
+        fn second_sigterm_forces_exit() {
+            checks::second_signal_forces_exit($step, Signal::SIGTERM);
+        }
+
+        /// A second Ctrl+C does the same.
+        #[test]
+        fn second_sigint_forces_exit() {
+            checks::second_signal_forces_exit($step, Signal::SIGINT);
+        }
+    };
+}
+
+mod step2 {
+    use super::*;
+    drains!("step2");
+
+    /// A stuck request holds step 2 forever: the problem step 3 solves.
+    #[test]
+    fn stuck_request_holds_the_drain() {
+        checks::stuck_request_holds_the_drain("step2");
+    }
+}
+
+mod step3 {
+    use super::*;
+    drains!("step3");
+    deadline!("step3");
+
+    /// A second signal is ignored: the problem step 4 solves.
+    #[test]
+    fn second_signal_does_not_force() {
+        checks::second_signal_does_not_force("step3");
+    }
+}
+
+mod step4 {
+    use super::*;
+    drains!("step4");
+    deadline!("step4");
+    forces!("step4");
+}

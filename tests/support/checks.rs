@@ -1,0 +1,249 @@
+//! The behaviours the book claims, one function each, run against any
+//! binary by name: `cargo test` runs them on the reference steps, and the
+//! workbook runs the very same functions on the reader's lesson binaries.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::*;
+
+/// Bounds for "promptly": far above what the steps need (a few
+/// milliseconds), far below the deadlines the tests would otherwise hit.
+pub const PROMPTLY: Duration = Duration::from_secs(2);
+
+/// Step 1: a signal ends the process mid-request. The client's connection
+/// breaks, the process dies by the signal, and nothing is cleaned up.
+pub fn signal_kills_mid_request(bin: &str, signal: Signal) {
+    let mut server = Launch::new(bin).start();
+    let request = in_flight(&server, "/slow?ms=5000", Duration::from_secs(10));
+
+    server.signal(signal);
+    let status = server.expect_exit(PROMPTLY);
+
+    assert_eq!(status.signal(), Some(signal as i32), "killed by {signal}");
+    let answer = request.join().unwrap();
+    assert!(answer.is_err(), "the in-flight request broke: {answer:?}");
+    assert!(!server.has_log("server stopped"));
+    assert!(!server.has_log("database closed"));
+}
+
+/// Steps 2+: after the signal the listener closes (new connections are
+/// refused) while the request in flight still completes with 200; the log
+/// tells the story in order and the exit status is 0.
+pub fn drain_completes_in_flight_request(bin: &str, signal: Signal) {
+    let mut server = Launch::new(bin).env("SHUTDOWN_TIMEOUT", "10s").start();
+    let addr = server.addr();
+    let request = in_flight(&server, "/slow?ms=1500", Duration::from_secs(10));
+
+    let sent = server.signal(signal);
+    server.wait_for_log("shutting down", PROMPTLY);
+    let refused_after = wait_until_refused(addr, PROMPTLY);
+    let answer = request.join().unwrap();
+    let status = server.expect_exit(Duration::from_secs(10));
+    let took = sent.elapsed();
+
+    assert!(refused_after.is_some(), "new connections still accepted");
+    assert_eq!(
+        answer,
+        Ok((200, "done".to_owned())),
+        "the in-flight request"
+    );
+    assert_exit_code(status, 0);
+    assert!(
+        took >= Duration::from_millis(1000),
+        "exited after {took:?}, before the request could have finished"
+    );
+    let logs = server.logs();
+    let order = [
+        "server starting",
+        "shutting down",
+        "finished processing request",
+        "database closed",
+        "server stopped",
+    ]
+    .map(|needle| line_index(&logs, needle));
+    assert!(order.is_sorted(), "log lines out of order: {logs:#?}");
+    assert!(
+        logs.last().unwrap().contains("server stopped"),
+        "`server stopped` is the last line"
+    );
+    let named = if signal == Signal::SIGINT {
+        "SIGINT"
+    } else {
+        "SIGTERM"
+    };
+    assert!(
+        server.has_log(&format!("signal=\"{named}\"")),
+        "names {named}"
+    );
+}
+
+/// Steps 2+: an idle keep-alive connection does not hold the drain.
+pub fn idle_keep_alive_does_not_delay(bin: &str) {
+    let mut server = Launch::new(bin).env("SHUTDOWN_TIMEOUT", "10s").start();
+    let mut idle = idle_keep_alive(server.addr());
+
+    let sent = server.signal(Signal::SIGTERM);
+    let status = server.expect_exit(PROMPTLY);
+    let took = sent.elapsed();
+
+    assert_exit_code(status, 0);
+    // The server closed its side: the idle client reads end-of-stream.
+    let mut buf = [0; 64];
+    assert_eq!(idle.read(&mut buf).unwrap_or(0), 0, "connection closed");
+    println!("idle keep-alive: exit {took:?} after SIGTERM");
+}
+
+/// Step 2: one stuck request holds the drain for as long as it lasts.
+pub fn stuck_request_holds_the_drain(bin: &str) {
+    let mut server = Launch::new(bin).start();
+    let _request = in_flight(&server, "/slow?ms=60000", Duration::from_secs(70));
+
+    server.signal(Signal::SIGTERM);
+    server.wait_for_log("shutting down", PROMPTLY);
+
+    // SHUTDOWN_TIMEOUT is 500ms in every test; this step does not read it.
+    assert_eq!(
+        server.wait_exit(Duration::from_secs(3)),
+        None,
+        "step 2 has no deadline: it must still be draining"
+    );
+    assert!(!server.has_log("server stopped"));
+}
+
+/// Steps 3+: the drain ends at `SHUTDOWN_TIMEOUT` after the signal. The
+/// stuck request is cut, the database still closed, the exit status 1.
+pub fn deadline_ends_a_stuck_request(bin: &str) {
+    let mut server = Launch::new(bin).env("SHUTDOWN_TIMEOUT", "500ms").start();
+    let request = in_flight(&server, "/slow?ms=60000", Duration::from_secs(70));
+
+    let sent = server.signal(Signal::SIGTERM);
+    let status = server.expect_exit(Duration::from_secs(5));
+    let took = sent.elapsed();
+
+    assert_exit_code(status, 1);
+    assert!(
+        took >= Duration::from_millis(500),
+        "exited {took:?} after the signal, before the deadline"
+    );
+    assert!(
+        took < Duration::from_millis(500) + PROMPTLY,
+        "took {took:?}"
+    );
+    let answer = request.join().unwrap();
+    assert!(answer.is_err(), "the stuck request was cut: {answer:?}");
+    let logs = server.logs();
+    let order = [
+        "shutting down",
+        "shutdown timed out",
+        "database closed",
+        "server stopped",
+    ]
+    .map(|needle| line_index(&logs, needle));
+    assert!(order.is_sorted(), "log lines out of order: {logs:#?}");
+    println!("stuck request: exit {took:?} after SIGTERM, deadline 500ms");
+}
+
+/// Steps 3+: the deadline counts from the signal, not from the start: a
+/// server that has been up longer than `SHUTDOWN_TIMEOUT` still drains.
+pub fn deadline_starts_at_the_signal(bin: &str) {
+    let mut server = Launch::new(bin).env("SHUTDOWN_TIMEOUT", "1s").start();
+    // Outlive the deadline before the signal, with a request that
+    // fits the budget only if the clock starts at the signal.
+    let warm_up = in_flight(&server, "/slow?ms=1200", Duration::from_secs(10));
+    assert_eq!(warm_up.join().unwrap().map(|(status, _)| status), Ok(200));
+    let request = in_flight(&server, "/slow?ms=500", Duration::from_secs(10));
+
+    server.signal(Signal::SIGTERM);
+    let status = server.expect_exit(Duration::from_secs(5));
+
+    assert!(server.uptime() > Duration::from_secs(1));
+    assert_eq!(request.join().unwrap(), Ok((200, "done".to_owned())));
+    assert_exit_code(status, 0);
+    assert!(!server.has_log("shutdown timed out"));
+}
+
+/// Steps 3+: a client that sent half a request line cannot hold the
+/// process beyond the deadline.
+pub fn half_request_does_not_outlive_deadline(bin: &str) {
+    let mut server = Launch::new(bin).env("SHUTDOWN_TIMEOUT", "500ms").start();
+    let _half = half_request(server.addr());
+
+    let sent = server.signal(Signal::SIGTERM);
+    let status = server.expect_exit(Duration::from_millis(500) + PROMPTLY);
+
+    assert!(status.code().is_some(), "exited by itself: {status:?}");
+    println!("half request: exit {:?} after SIGTERM", sent.elapsed());
+}
+
+/// Step 3: a second signal is caught and ignored; only the deadline ends
+/// the drain.
+pub fn second_signal_does_not_force(bin: &str) {
+    let mut server = Launch::new(bin).env("SHUTDOWN_TIMEOUT", "1500ms").start();
+    let _request = in_flight(&server, "/slow?ms=60000", Duration::from_secs(70));
+
+    let first = server.signal(Signal::SIGTERM);
+    server.wait_for_log("shutting down", PROMPTLY);
+    server.signal(Signal::SIGINT);
+    let status = server.expect_exit(Duration::from_secs(5));
+    let took = first.elapsed();
+
+    assert_exit_code(status, 1);
+    assert!(took >= Duration::from_millis(1500), "exited after {took:?}");
+    assert!(server.has_log("shutdown timed out"));
+    assert!(!server.has_log("forced shutdown"));
+}
+
+/// Steps 4+: a second signal during the drain forces the exit at once,
+/// still closing the database, with status 1.
+pub fn second_signal_forces_exit(bin: &str, second: Signal) {
+    let mut server = Launch::new(bin).env("SHUTDOWN_TIMEOUT", "30s").start();
+    let request = in_flight(&server, "/slow?ms=60000", Duration::from_secs(70));
+
+    server.signal(Signal::SIGTERM);
+    server.wait_for_log("shutting down", PROMPTLY);
+    let sent = server.signal(second);
+    let status = server.expect_exit(PROMPTLY);
+    let took = sent.elapsed();
+
+    assert_exit_code(status, 1);
+    assert!(
+        request.join().unwrap().is_err(),
+        "the stuck request was cut"
+    );
+    let logs = server.logs();
+    let order = [
+        "shutting down",
+        "forced shutdown",
+        "database closed",
+        "server stopped",
+    ]
+    .map(|needle| line_index(&logs, needle));
+    assert!(order.is_sorted(), "log lines out of order: {logs:#?}");
+    println!("second {second}: exit {took:?} after it");
+}
+
+/// Steps 2+: every write acknowledged before the signal is in the database
+/// after the process exits, and a write in flight at the signal completes.
+pub fn acknowledged_writes_survive(bin: &str) {
+    let mut server = Launch::new(bin).start();
+    let mut acknowledged = Vec::new();
+    for n in 0..20 {
+        let body =
+            json!({ "url": format!("https://example.com/{n}"), "title": format!("page {n}") });
+        let (status, body) = post_json(&server.url("/bookmarks"), &body).expect("POST");
+        assert_eq!(status, 201, "{body}");
+        let stored: serde_json::Value = serde_json::from_str(&body).unwrap();
+        acknowledged.push(stored["id"].as_i64().expect("an id"));
+    }
+
+    server.signal(Signal::SIGTERM);
+    let status = server.expect_exit(Duration::from_secs(5));
+
+    assert_exit_code(status, 0);
+    assert_eq!(stored_ids(&server.db_path), acknowledged);
+    // A clean close checkpoints the write-ahead log and removes it.
+    let wal = server.db_path.with_extension("db-wal");
+    assert!(!wal.exists(), "{} left behind", wal.display());
+}
