@@ -45,9 +45,9 @@ impl Service {
             ))
         })?;
         let wanted = SocketAddr::new(config.host, config.port);
-        let listener = TcpListener::bind(wanted)
-            .await
-            .map_err(|err| StartupError(format!("cannot listen on {wanted}: {err}")))?;
+        let listener = TcpListener::bind(wanted).await.map_err(|err| {
+            StartupError(format!("cannot listen on {wanted} (HOST, PORT): {err}"))
+        })?;
         let addr = listener
             .local_addr()
             .map_err(|err| StartupError(format!("cannot read the bound address: {err}")))?;
