@@ -7,6 +7,7 @@
 use std::{
     env, fmt,
     net::{IpAddr, Ipv4Addr},
+    path::PathBuf,
     time::Duration,
 };
 
@@ -94,6 +95,66 @@ impl Config {
     }
 }
 
+/// The settings of step 5's background work; steps 1 to 4 do not read them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackgroundConfig {
+    /// `FLUSH_INTERVAL` (default `1s`): how often buffered visits are
+    /// written to the database.
+    pub flush_interval: Duration,
+    /// `CHECK_INTERVAL` (default `1m`): how often the link checker starts a
+    /// pass over the bookmarks.
+    pub check_interval: Duration,
+    /// `CHECK_DELAY` (default `100ms`): how long checking one link takes,
+    /// standing in for the request a real checker would send.
+    pub check_delay: Duration,
+    /// `LOG_FILE` (unset by default): a file the logs also go to.
+    pub log_file: Option<PathBuf>,
+}
+
+impl Default for BackgroundConfig {
+    fn default() -> Self {
+        BackgroundConfig {
+            flush_interval: Duration::from_secs(1),
+            check_interval: Duration::from_secs(60),
+            check_delay: Duration::from_millis(100),
+            log_file: None,
+        }
+    }
+}
+
+impl BackgroundConfig {
+    pub fn from_env() -> Result<BackgroundConfig, ConfigError> {
+        BackgroundConfig::from_lookup(|name| env::var(name).ok())
+    }
+
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<BackgroundConfig, ConfigError> {
+        let defaults = BackgroundConfig::default();
+        let duration = |variable, nonzero: bool| {
+            parse(
+                &lookup,
+                variable,
+                "a duration such as 500ms, 2s or 1m",
+                |v| {
+                    humantime::parse_duration(v)
+                        .ok()
+                        .filter(|d| !nonzero || !d.is_zero())
+                },
+            )
+        };
+        Ok(BackgroundConfig {
+            // A zero interval would make tokio's timer panic.
+            flush_interval: duration("FLUSH_INTERVAL", true)?.unwrap_or(defaults.flush_interval),
+            check_interval: duration("CHECK_INTERVAL", true)?.unwrap_or(defaults.check_interval),
+            check_delay: duration("CHECK_DELAY", false)?.unwrap_or(defaults.check_delay),
+            log_file: parse(&lookup, "LOG_FILE", "a file path", |v| {
+                (!v.is_empty()).then(|| PathBuf::from(v))
+            })?,
+        })
+    }
+}
+
 fn parse<T>(
     lookup: &impl Fn(&str) -> Option<String>,
     variable: &'static str,
@@ -143,6 +204,27 @@ mod tests {
         ] {
             let config = config(&[("SHUTDOWN_TIMEOUT", text)]).unwrap();
             assert_eq!(config.shutdown_timeout, expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn background_settings_have_defaults_and_name_bad_values() {
+        let none = |_: &str| None;
+        assert_eq!(
+            BackgroundConfig::from_lookup(none).unwrap(),
+            BackgroundConfig::default()
+        );
+        for (variable, value) in [
+            ("FLUSH_INTERVAL", "soon"),
+            ("FLUSH_INTERVAL", "0s"),
+            ("CHECK_INTERVAL", "often"),
+            ("CHECK_DELAY", "-1s"),
+            ("LOG_FILE", ""),
+        ] {
+            let err =
+                BackgroundConfig::from_lookup(|name| (name == variable).then(|| value.into()))
+                    .unwrap_err();
+            assert_eq!(err.variable, variable, "{value}");
         }
     }
 

@@ -7,16 +7,18 @@
 
 pub mod config;
 pub mod cutoff;
+pub mod link_check;
 pub mod routes;
 pub mod signals;
 pub mod store;
 pub mod telemetry;
+pub mod visits;
 
 use std::{fmt, net::SocketAddr, process::ExitCode};
 
 use tokio::net::TcpListener;
 
-pub use config::{Config, ConfigError};
+pub use config::{BackgroundConfig, Config, ConfigError};
 pub use routes::app;
 pub use store::Store;
 
@@ -36,8 +38,12 @@ impl Service {
     /// Binding here, before the step logs `server starting`, means that by
     /// the time that line appears the port accepts connections.
     pub async fn start() -> Result<Service, StartupError> {
-        let config = Config::from_env().map_err(|err| StartupError(err.to_string()))?;
-        telemetry::init().map_err(StartupError)?;
+        let config = Config::from_env()?;
+        // A step that also logs to a file (step 5 on) has set logging up
+        // already, and holds the guard that flushes it.
+        if !tracing::dispatcher::has_been_set() {
+            telemetry::init()?;
+        }
         let store = Store::open(&config.database_url).map_err(|err| {
             StartupError(format!(
                 "cannot open database DATABASE_URL={:?}: {err}",
@@ -71,6 +77,12 @@ impl fmt::Display for StartupError {
 }
 
 impl std::error::Error for StartupError {}
+
+impl From<ConfigError> for StartupError {
+    fn from(err: ConfigError) -> Self {
+        StartupError(err.to_string())
+    }
+}
 
 impl StartupError {
     /// The exit status for a process that never served: 2, so that a

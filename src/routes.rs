@@ -8,12 +8,12 @@ use std::time::Duration;
 use axum::{
     Json, Router,
     extract::{
-        DefaultBodyLimit, FromRequest, FromRequestParts, State,
+        DefaultBodyLimit, FromRef, FromRequest, FromRequestParts, State,
         rejection::{JsonRejection, PathRejection, QueryRejection},
     },
     http::{Method, StatusCode, Uri},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{MethodRouter, get},
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -33,15 +33,24 @@ pub fn app(store: Store) -> Router {
     with_middleware(routes(store))
 }
 
-/// The routes of the contract, without middleware, so a later step can merge
-/// routes of its own before [`with_middleware`] wraps them all.
+/// The routes of the contract, without middleware.
 pub fn routes(store: Store) -> Router {
+    api(get(get_bookmark)).with_state(store)
+}
+
+/// The route table, generic over the state so that a later step can add
+/// state and routes of its own, and bring its own `GET /bookmarks/{id}`:
+/// the one answer that grows (step 5 adds `visits`).
+pub fn api<S>(get_one: MethodRouter<S>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Store: FromRef<S>,
+{
     Router::new()
         .route("/health", get(health))
         .route("/bookmarks", get(list_bookmarks).post(create_bookmark))
-        .route("/bookmarks/{id}", get(get_bookmark).delete(delete_bookmark))
+        .route("/bookmarks/{id}", get_one.delete(delete_bookmark))
         .route("/slow", get(slow))
-        .with_state(store)
 }
 
 /// Middleware that every route gets.
@@ -160,7 +169,7 @@ impl ApiError {
         }
     }
 
-    fn not_found(id: i64) -> Self {
+    pub fn not_found(id: i64) -> Self {
         ApiError::new(StatusCode::NOT_FOUND, format!("no bookmark with id {id}"))
     }
 }

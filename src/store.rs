@@ -83,8 +83,9 @@ impl Store {
         })
     }
 
-    /// Runs `op` on the connection, off the async worker threads.
-    async fn call<T, F>(&self, op: F) -> Result<T, StoreError>
+    /// Runs `op` on the connection, off the async worker threads. Later
+    /// steps use it for tables of their own.
+    pub async fn call<T, F>(&self, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, rusqlite::Error> + Send + 'static,

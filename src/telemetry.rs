@@ -1,23 +1,62 @@
 //! Logging set-up: `tracing` events printed to standard output, filtered by
-//! `RUST_LOG` (default `info`).
+//! `RUST_LOG` (default `info`), and, for step 5 on, copied to a file.
 
-use std::io::IsTerminal;
+use std::{fs::OpenOptions, io::IsTerminal, path::Path};
 
-use tracing_subscriber::EnvFilter;
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
-/// Installs the global subscriber. Fails, without installing anything, if
-/// `RUST_LOG` is set to something that is not a filter.
-pub fn init() -> Result<(), String> {
-    let filter = match std::env::var("RUST_LOG") {
+use crate::StartupError;
+
+/// Installs the global subscriber, printing to standard output. Fails,
+/// without installing anything, if `RUST_LOG` is not a filter.
+pub fn init() -> Result<(), StartupError> {
+    init_with_file(None).map(drop)
+}
+
+// ANCHOR: log_file
+/// As [`init`], and with `log_file` the logs also go to that file.
+///
+/// The file is written by a background thread (tracing-appender's
+/// non-blocking writer), so a slow disk never stalls a request. The price:
+/// lines wait in a queue until that thread writes them. The returned guard
+/// is the only way to wait for the queue to empty: dropping it flushes what
+/// is queued. `std::process::exit` runs no destructors, so a process that
+/// ends that way loses its last lines, `server stopped` among them.
+pub fn init_with_file(log_file: Option<&Path>) -> Result<Option<WorkerGuard>, StartupError> {
+    let filter = || match std::env::var("RUST_LOG") {
         Ok(directives) => EnvFilter::try_new(&directives)
-            .map_err(|err| format!("invalid RUST_LOG={directives:?}: {err}"))?,
-        Err(_) => EnvFilter::new("info"),
+            .map_err(|err| StartupError(format!("invalid RUST_LOG={directives:?}: {err}"))),
+        Err(_) => Ok(EnvFilter::new("info")),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let stdout = tracing_subscriber::fmt::layer()
         // Colour codes only for a person at a terminal: tests and log
         // collectors read the plain text.
         .with_ansi(std::io::stdout().is_terminal())
+        .with_filter(filter()?);
+    let (file, guard) = match log_file {
+        Some(path) => {
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|err| {
+                    StartupError(format!("cannot open LOG_FILE={:?}: {err}", path.display()))
+                })?;
+            let (writer, guard) = tracing_appender::non_blocking(file);
+            let layer = tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(writer)
+                .with_filter(filter()?);
+            (Some(layer), Some(guard))
+        }
+        None => (None, None),
+    };
+    tracing_subscriber::registry()
+        .with(stdout)
+        .with(file)
         .try_init()
-        .map_err(|err| format!("cannot set up logging: {err}"))
+        .map_err(|err| StartupError(format!("cannot set up logging: {err}")))?;
+    Ok(guard)
 }
+// ANCHOR_END: log_file

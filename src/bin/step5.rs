@@ -1,0 +1,229 @@
+//! Step 5: background work, buffered writes, and shutdown in order.
+//!
+//! The service now does more than answer requests. `GET /bookmarks/{id}/visit`
+//! counts visits in memory, and a background task writes them every
+//! `FLUSH_INTERVAL`. A link checker passes over the bookmarks every
+//! `CHECK_INTERVAL`, ten links per unit, one transaction per unit. Logs can
+//! also go to `LOG_FILE` through a non-blocking writer.
+//!
+//! Each of those holds something that a careless exit loses: visits in the
+//! buffer, a unit half checked, log lines in the writer's queue. So shutdown
+//! runs in a fixed order, each phase logged, all within one deadline
+//! counted from the signal:
+//!
+//! 1. drain requests (nothing new can be counted after this);
+//! 2. stop the workers: cancel, then wait;
+//! 3. flush the visit buffer (the last write);
+//! 4. close the database;
+//! 5. flush the logs.
+//!
+//! A second signal forces the exit as in step 4, and a worker that outlives
+//! the deadline is cut off; the flush and the close still happen.
+//!
+//! Run with
+//!
+//! ```not_rust
+//! FLUSH_INTERVAL=30s LOG_FILE=step5.log cargo run --bin step5
+//! ```
+//!
+//! Then, in a second terminal, add a bookmark, visit it, and stop the server
+//! well before the next flush:
+//!
+//! ```not_rust
+//! curl -s localhost:8080/bookmarks -H 'content-type: application/json' \
+//!      -d '{"url":"https://tokio.rs/","title":"Tokio"}'
+//! curl -s -o /dev/null -w '%{http_code}\n' localhost:8080/bookmarks/1/visit
+//! kill -TERM "$(pgrep -x step5)"
+//! tail -n 3 step5.log
+//! ```
+//!
+//! The log shows `visits flushed visits=1`, then `database closed` and
+//! `server stopped`, and so does the last line of `step5.log`.
+
+use std::{future::Future, process::ExitCode};
+
+use bookmarks::{
+    BackgroundConfig, Service, StartupError,
+    cutoff::CutoffListener,
+    link_check::{self, LinkChecker},
+    signals::ShutdownSignals,
+    telemetry,
+    visits::{self, VisitBuffer},
+};
+use tokio::time::Instant;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tracing::{error, info, warn};
+
+// ANCHOR: main
+#[tokio::main]
+async fn main() -> ExitCode {
+    // ANCHOR: logs
+    // Logging comes first, and with it the guard of the file writer: it
+    // lives until the very end of `main`, after `server stopped`.
+    let background = match BackgroundConfig::from_env() {
+        Ok(background) => background,
+        Err(err) => return StartupError::from(err).report(),
+    };
+    let log_guard = match telemetry::init_with_file(background.log_file.as_deref()) {
+        Ok(guard) => guard,
+        Err(err) => return err.report(),
+    };
+    // ANCHOR_END: logs
+    let Service {
+        config,
+        store,
+        listener,
+        addr,
+    } = match Service::start().await {
+        Ok(service) => service,
+        Err(err) => return err.report(),
+    };
+    if let Err(err) = create_tables(&store).await {
+        return err.report();
+    }
+    let mut signals = match ShutdownSignals::install() {
+        Ok(signals) => signals,
+        Err(err) => return err.report(),
+    };
+
+    // ANCHOR: workers
+    // One token tells every worker to stop taking new work; one tracker
+    // knows every worker, so shutdown can wait for all of them at once.
+    let stop_workers = CancellationToken::new();
+    let workers = TaskTracker::new();
+    let visits = VisitBuffer::new();
+    let flusher = workers.spawn(visits::flush_every(
+        background.flush_interval,
+        visits.clone(),
+        store.clone(),
+        stop_workers.clone(),
+    ));
+    let checker = workers.spawn(
+        LinkChecker {
+            store: store.clone(),
+            interval: background.check_interval,
+            delay: background.check_delay,
+        }
+        .run(stop_workers.clone()),
+    );
+    // No worker is added after this, so `wait` can end once these have.
+    workers.close();
+    // ANCHOR_END: workers
+
+    let drain = CancellationToken::new();
+    let cutoff = CancellationToken::new();
+    let listener = CutoffListener::new(listener, cutoff.clone());
+
+    info!(%addr, "server starting");
+    let mut server = tokio::spawn(
+        axum::serve(listener, visits::app(store.clone(), visits.clone()))
+            .with_graceful_shutdown(drain.clone().cancelled_owned())
+            .into_future(),
+    );
+
+    let signal = signals.recv().await;
+    info!(signal, "shutting down");
+    // ANCHOR: order
+    // One budget for the whole shutdown, counted from the signal. Each phase
+    // gets what the phases before it left.
+    let deadline = Instant::now() + config.shutdown_timeout;
+
+    // 1. Drain requests. After this no handler can add to the visit buffer.
+    drain.cancel();
+    let drained = phase("requests", &mut server, deadline, &mut signals).await;
+    if drained == Ending::Finished {
+        info!("requests drained");
+    } else {
+        cutoff.cancel();
+        let _ = server.await;
+    }
+
+    // 2. Stop the workers: ask, then wait, unless a second signal already
+    // said not to wait for anything.
+    info!("stopping workers");
+    stop_workers.cancel();
+    let stopped = match drained {
+        Ending::Forced => Ending::Forced,
+        _ => phase("workers", workers.wait(), deadline, &mut signals).await,
+    };
+    if stopped == Ending::Finished {
+        info!("workers stopped");
+    } else {
+        // A worker deaf to its token is dropped at its next `.await`. A
+        // write it had handed to SQLite still runs to its commit or
+        // rollback: the transaction, not the task, is the unit of work.
+        flusher.abort();
+        checker.abort();
+        workers.wait().await;
+    }
+
+    // 3. Flush the visit buffer: the last write, now that nothing else can
+    // add to the buffer or write to the database.
+    let flushed = visits.flush(&store).await;
+    match &flushed {
+        Ok(count) => info!(visits = count, "visits flushed"),
+        Err(err) => error!(%err, lost = visits.pending_total(), "flushing visits failed"),
+    }
+
+    // 4. Close the database, now that nothing will use it again.
+    let closed = store.close().await;
+    match &closed {
+        Ok(()) => info!("database closed"),
+        Err(err) => error!(%err, "closing the database failed"),
+    }
+    info!("server stopped");
+
+    // 5. Flush the logs: dropping the guard waits until the writer thread
+    // has written every queued line, `server stopped` included.
+    drop(log_guard);
+    // ANCHOR_END: order
+
+    let clean = drained == Ending::Finished && stopped == Ending::Finished;
+    if clean && flushed.is_ok() && closed.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+// ANCHOR_END: main
+
+// ANCHOR: phase
+/// How one phase of the shutdown ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    Finished,
+    TimedOut,
+    Forced,
+}
+
+/// Waits for `work` until it finishes, the shared deadline passes, or a
+/// second signal arrives, and logs the last two.
+async fn phase(
+    name: &'static str,
+    work: impl Future,
+    deadline: Instant,
+    signals: &mut ShutdownSignals,
+) -> Ending {
+    tokio::select! {
+        finished = tokio::time::timeout_at(deadline, work) => match finished {
+            Ok(_) => Ending::Finished,
+            Err(_elapsed) => {
+                warn!(phase = name, "shutdown timed out");
+                Ending::TimedOut
+            }
+        },
+        signal = signals.recv() => {
+            warn!(signal, phase = name, "forced shutdown");
+            Ending::Forced
+        }
+    }
+}
+// ANCHOR_END: phase
+
+/// Step 5's tables, beside the bookmarks.
+async fn create_tables(store: &bookmarks::Store) -> Result<(), StartupError> {
+    visits::create_tables(store)
+        .await
+        .and(link_check::create_tables(store).await)
+        .map_err(|err| StartupError(format!("cannot create step 5's tables: {err}")))
+}
