@@ -8,7 +8,7 @@ use std::{net::TcpListener, time::Duration};
 
 use support::{Launch, assert_exit_code};
 
-const STEPS: [&str; 4] = ["step1", "step2", "step3", "step4"];
+const STEPS: [&str; 5] = ["step1", "step2", "step3", "step4", "step5"];
 
 /// Starts `bin` with `variable=value` and checks that it refuses to run:
 /// exit status 2, exactly one line of output, on standard error, that
@@ -93,4 +93,28 @@ fn port_already_in_use() {
             &format!("cannot listen on 127.0.0.1:{port}"),
         );
     }
+}
+
+/// Step 5's own settings are checked the same way.
+#[test]
+fn step5_background_settings() {
+    for (variable, value) in [
+        ("FLUSH_INTERVAL", "soon"),
+        ("FLUSH_INTERVAL", "0s"),
+        ("CHECK_INTERVAL", "often"),
+        ("CHECK_DELAY", "slow"),
+    ] {
+        refuses("step5", Launch::new("step5").env(variable, value), variable);
+    }
+}
+
+/// A log file that cannot be created is reported before anything starts.
+#[test]
+fn step5_unwritable_log_file() {
+    let launch = Launch::new("step5");
+    let path = launch
+        .db_path()
+        .with_file_name("no-such-dir")
+        .join("step5.log");
+    refuses("step5", launch.env("LOG_FILE", &path), "LOG_FILE");
 }

@@ -125,3 +125,40 @@ mod step4 {
     deadline!("step4");
     forces!("step4");
 }
+
+mod step5 {
+    use super::*;
+    drains!("step5");
+    deadline!("step5");
+    forces!("step5");
+
+    /// Visits still in the buffer at SIGTERM reach the database.
+    #[test]
+    fn buffered_visits_are_flushed() {
+        checks::buffered_visits_are_flushed("step5");
+    }
+
+    /// A steady stream of visits loses none at SIGTERM.
+    #[test]
+    fn steady_visits_are_not_lost() {
+        checks::steady_visits_are_not_lost("step5");
+    }
+
+    /// The link-check unit in progress at the signal is committed whole.
+    #[test]
+    fn unit_in_progress_is_committed_whole() {
+        checks::unit_in_progress_is_committed_whole("step5");
+    }
+
+    /// A worker that outlives the deadline is cut off; exit 1.
+    #[test]
+    fn stuck_worker_is_cut_at_the_deadline() {
+        checks::stuck_worker_is_cut_at_deadline("step5");
+    }
+
+    /// Phases run and are logged in order; LOG_FILE ends with `server stopped`.
+    #[test]
+    fn phases_in_order_and_log_file_complete() {
+        checks::phases_in_order_and_log_file_complete("step5");
+    }
+}

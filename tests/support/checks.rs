@@ -2,7 +2,10 @@
 //! binary by name: `cargo test` runs them on the reference steps, and the
 //! workbook runs the very same functions on the reader's lesson binaries.
 
-use std::time::Duration;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use serde_json::json;
 
@@ -246,4 +249,262 @@ pub fn acknowledged_writes_survive(bin: &str) {
     // A clean close checkpoints the write-ahead log and removes it.
     let wal = server.db_path.with_extension("db-wal");
     assert!(!wal.exists(), "{} left behind", wal.display());
+}
+
+// Step 5 on: background work, buffered writes, shutdown in order.
+
+/// Adds `n` bookmarks through the API and returns their ids.
+#[track_caller]
+pub fn create_bookmarks(server: &Server, n: usize) -> Vec<i64> {
+    (0..n)
+        .map(|i| {
+            let body =
+                json!({ "url": format!("https://example.com/{i}"), "title": format!("page {i}") });
+            let (status, body) = post_json(&server.url("/bookmarks"), &body).expect("POST");
+            assert_eq!(status, 201, "{body}");
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"]
+                .as_i64()
+                .expect("an id")
+        })
+        .collect()
+}
+
+/// The total in `visit_counts` for `id`, read after the server exited.
+pub fn stored_visits(db_path: &Path, id: i64) -> i64 {
+    let conn = rusqlite::Connection::open(db_path).expect("open the database");
+    conn.query_row(
+        "SELECT COALESCE(SUM(visits), 0) FROM visit_counts WHERE bookmark_id = ?1",
+        [id],
+        |row| row.get(0),
+    )
+    .expect("visit_counts")
+}
+
+/// Asserts that the link checker's history holds only whole units: every
+/// unit has exactly the links it says, and no link belongs to a unit that
+/// was never committed. Returns the number of units.
+#[track_caller]
+pub fn assert_units_whole(db_path: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(db_path).expect("open the database");
+    let broken: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM check_units u
+             WHERE u.links != (SELECT COUNT(*) FROM link_checks c WHERE c.unit = u.id)",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let orphans: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM link_checks c
+             WHERE NOT EXISTS (SELECT 1 FROM check_units u WHERE u.id = c.unit)",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!((broken, orphans), (0, 0), "half-written units");
+    conn.query_row("SELECT COUNT(*) FROM check_units", [], |row| row.get(0))
+        .unwrap()
+}
+
+/// Visits answered just before SIGTERM are in the database after exit,
+/// although the periodic flush would not have come for an hour.
+pub fn buffered_visits_are_flushed(bin: &str) {
+    let mut server = Launch::new(bin).env("FLUSH_INTERVAL", "1h").start();
+    let id = create_bookmarks(&server, 1)[0];
+    let visit = server.url(&format!("/bookmarks/{id}/visit"));
+    for _ in 0..25 {
+        let (status, _) = get(&visit, PROMPTLY).expect("visit");
+        assert_eq!(status, 302);
+    }
+    let (_, body) = get(&server.url(&format!("/bookmarks/{id}")), PROMPTLY).unwrap();
+    assert!(body.contains("\"visits\":25"), "{body}");
+
+    server.signal(Signal::SIGTERM);
+    let status = server.expect_exit(Duration::from_secs(5));
+
+    assert_exit_code(status, 0);
+    assert_eq!(stored_visits(&server.db_path, id), 25);
+    assert!(server.has_log("visits flushed visits=25"));
+}
+
+/// Under a steady stream of visits, every visit answered with 302 before
+/// the exit is in the database: none is lost at SIGTERM.
+pub fn steady_visits_are_not_lost(bin: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+    let mut server = Launch::new(bin).env("FLUSH_INTERVAL", "100ms").start();
+    let id = create_bookmarks(&server, 1)[0];
+    let visit = server.url(&format!("/bookmarks/{id}/visit"));
+    let (sent, answered) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (visit, sent, answered) = (visit.clone(), sent.clone(), answered.clone());
+            thread::spawn(move || {
+                // Bounded: the server stops within seconds, and with it
+                // every client; the count is a backstop.
+                for _ in 0..100_000 {
+                    sent.fetch_add(1, Relaxed);
+                    match get(&visit, PROMPTLY) {
+                        Ok((302, _)) => answered.fetch_add(1, Relaxed),
+                        _ => break,
+                    };
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while answered.load(Relaxed) < 200 {
+        assert!(Instant::now() < deadline, "visits too slow");
+        thread::sleep(Duration::from_millis(5));
+    }
+
+    server.signal(Signal::SIGTERM);
+    let status = server.expect_exit(Duration::from_secs(5));
+    for client in clients {
+        client.join().unwrap();
+    }
+
+    assert_exit_code(status, 0);
+    let (sent, answered) = (sent.load(Relaxed) as i64, answered.load(Relaxed) as i64);
+    let stored = stored_visits(&server.db_path, id);
+    assert!(
+        stored >= answered,
+        "lost {} of {answered} visits",
+        answered - stored
+    );
+    assert!(stored <= sent, "{stored} stored, only {sent} sent");
+    println!("steady visits: {answered} answered, {stored} stored, {sent} sent");
+}
+
+/// A link-check unit in progress at the signal is finished and committed
+/// whole before the process exits; no unit is ever half-written.
+pub fn unit_in_progress_is_committed_whole(bin: &str) {
+    let mut server = Launch::new(bin)
+        .env("SHUTDOWN_TIMEOUT", "10s")
+        .env("CHECK_INTERVAL", "50ms")
+        .env("CHECK_DELAY", "30ms")
+        .start();
+    create_bookmarks(&server, 25);
+    // The second unit of a pass: the first is committed, this one is in
+    // its 300 ms of checking when the signal comes.
+    server.wait_for_log("link check unit committed", Duration::from_secs(10));
+    let started = server
+        .logs()
+        .iter()
+        .filter(|l| l.contains("unit started"))
+        .count();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server
+        .logs()
+        .iter()
+        .filter(|l| l.contains("unit started"))
+        .count()
+        == started
+    {
+        assert!(Instant::now() < deadline, "no second unit started");
+        thread::sleep(Duration::from_millis(2));
+    }
+
+    server.signal(Signal::SIGTERM);
+    let status = server.expect_exit(Duration::from_secs(5));
+
+    assert_exit_code(status, 0);
+    let logs = server.logs();
+    let started = logs.iter().filter(|l| l.contains("unit started")).count();
+    let committed = logs.iter().filter(|l| l.contains("unit committed")).count();
+    assert_eq!(started, committed, "every unit started was finished");
+    assert_eq!(assert_units_whole(&server.db_path), committed as i64);
+    assert!(
+        line_index(&logs, "shutting down")
+            < logs
+                .iter()
+                .rposition(|l| l.contains("unit committed"))
+                .unwrap(),
+        "the last unit was committed after the signal"
+    );
+}
+
+/// A worker that cannot stop in time (a unit longer than the deadline) is
+/// cut off at the deadline: exit 1, the unit leaves no trace, and the
+/// buffer is flushed and the database closed all the same.
+pub fn stuck_worker_is_cut_at_deadline(bin: &str) {
+    let mut server = Launch::new(bin)
+        .env("SHUTDOWN_TIMEOUT", "500ms")
+        .env("CHECK_INTERVAL", "50ms")
+        .env("CHECK_DELAY", "10s")
+        .env("FLUSH_INTERVAL", "1h")
+        .start();
+    let id = create_bookmarks(&server, 1)[0];
+    assert_eq!(
+        get(&server.url(&format!("/bookmarks/{id}/visit")), PROMPTLY)
+            .unwrap()
+            .0,
+        302
+    );
+    server.wait_for_log("link check unit started", Duration::from_secs(10));
+
+    let sent = server.signal(Signal::SIGTERM);
+    let status = server.expect_exit(Duration::from_millis(500) + PROMPTLY);
+    let took = sent.elapsed();
+
+    assert_exit_code(status, 1);
+    assert!(took >= Duration::from_millis(500), "exited after {took:?}");
+    let logs = server.logs();
+    let order = [
+        "requests drained",
+        "stopping workers",
+        "phase=\"workers\"",
+        "visits flushed visits=1",
+        "database closed",
+        "server stopped",
+    ]
+    .map(|needle| line_index(&logs, needle));
+    assert!(order.is_sorted(), "log lines out of order: {logs:#?}");
+    assert!(logs[order[2]].contains("shutdown timed out"));
+    assert_eq!(assert_units_whole(&server.db_path), 0, "no unit committed");
+    assert_eq!(stored_visits(&server.db_path, id), 1);
+    println!("stuck worker: exit {took:?} after SIGTERM, deadline 500ms");
+}
+
+/// Shutdown runs its phases in order, each logged, and the log file's last
+/// line is `server stopped`.
+pub fn phases_in_order_and_log_file_complete(bin: &str) {
+    let log_file = tempfile::NamedTempFile::new().unwrap();
+    let mut server = Launch::new(bin).env("LOG_FILE", log_file.path()).start();
+    let id = create_bookmarks(&server, 1)[0];
+    assert_eq!(
+        get(&server.url(&format!("/bookmarks/{id}/visit")), PROMPTLY)
+            .unwrap()
+            .0,
+        302
+    );
+
+    server.signal(Signal::SIGTERM);
+    let status = server.expect_exit(Duration::from_secs(5));
+
+    assert_exit_code(status, 0);
+    let logs = server.logs();
+    let order = [
+        "server starting",
+        "shutting down",
+        "requests drained",
+        "stopping workers",
+        "workers stopped",
+        "visits flushed visits=1",
+        "database closed",
+        "server stopped",
+    ]
+    .map(|needle| line_index(&logs, needle));
+    assert!(order.is_sorted(), "phases out of order: {logs:#?}");
+    let file = std::fs::read_to_string(log_file.path()).unwrap();
+    let last = file.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("server stopped"),
+        "last line of LOG_FILE: {last:?}"
+    );
+    assert!(
+        file.contains("server starting"),
+        "LOG_FILE has the whole run"
+    );
 }

@@ -283,6 +283,9 @@ pub fn assert_exit_code(status: ExitStatus, code: i32) {
 pub fn client(limit: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
+        // A redirect is an answer to check, not to follow (`/visit` points
+        // outside this machine).
+        .max_redirects(0)
         .timeout_global(Some(limit))
         .build()
         .into()

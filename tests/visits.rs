@@ -1,0 +1,86 @@
+//! Why step 5's shutdown order matters, shown on the library itself: the
+//! visit buffer must be flushed before the database is closed.
+
+use std::path::Path;
+
+use bookmarks::{
+    Store,
+    store::StoreError,
+    visits::{self, VisitBuffer},
+};
+
+/// A store in a temporary file with one bookmark, and ten visits of it
+/// counted in the buffer but not yet written.
+async fn ten_buffered_visits(path: &Path) -> (Store, VisitBuffer, i64) {
+    let store = Store::open(path.to_str().unwrap()).unwrap();
+    visits::create_tables(&store).await.unwrap();
+    let bookmark = store
+        .insert("https://tokio.rs/".into(), "Tokio".into())
+        .await
+        .unwrap();
+    let buffer = VisitBuffer::new();
+    for _ in 0..10 {
+        buffer.record(bookmark.id);
+    }
+    (store, buffer, bookmark.id)
+}
+
+/// What a later process finds in the file.
+fn visits_in_file(path: &Path, id: i64) -> i64 {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row(
+            "SELECT COALESCE(SUM(visits), 0) FROM visit_counts WHERE bookmark_id = ?1",
+            [id],
+            |row| row.get(0),
+        )
+        .unwrap()
+}
+
+// ANCHOR: wrong_order
+/// Close first, flush second: the flush has no database to write to, and
+/// the ten visits die with the process.
+#[tokio::test]
+async fn closing_before_flushing_loses_the_visits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bookmarks.db");
+    let (store, buffer, id) = ten_buffered_visits(&path).await;
+
+    store.close().await.unwrap();
+    let flushed = buffer.flush(&store).await;
+
+    assert!(matches!(flushed, Err(StoreError::Closed)), "{flushed:?}");
+    assert_eq!(visits_in_file(&path, id), 0, "nothing reached the file");
+    assert_eq!(buffer.pending_total(), 10, "still only in memory");
+}
+
+/// Flush first, close second: all ten are in the file.
+#[tokio::test]
+async fn flushing_before_closing_keeps_the_visits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bookmarks.db");
+    let (store, buffer, id) = ten_buffered_visits(&path).await;
+
+    assert_eq!(buffer.flush(&store).await.unwrap(), 10);
+    store.close().await.unwrap();
+
+    assert_eq!(visits_in_file(&path, id), 10);
+    assert_eq!(buffer.pending_total(), 0);
+}
+// ANCHOR_END: wrong_order
+
+/// Visits counted while a flush is being written are kept for the next one.
+#[tokio::test]
+async fn flushes_add_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bookmarks.db");
+    let (store, buffer, id) = ten_buffered_visits(&path).await;
+
+    buffer.flush(&store).await.unwrap();
+    buffer.record(id);
+    buffer.record(id);
+    assert_eq!(buffer.flush(&store).await.unwrap(), 2);
+    store.close().await.unwrap();
+
+    assert_eq!(visits_in_file(&path, id), 12);
+}
