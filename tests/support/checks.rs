@@ -11,10 +11,13 @@ use serde_json::json;
 
 use super::*;
 
+// ANCHOR: promptly
 /// Bounds for "promptly": far above what the steps need (a few
 /// milliseconds), far below the deadlines the tests would otherwise hit.
 pub const PROMPTLY: Duration = Duration::from_secs(2);
+// ANCHOR_END: promptly
 
+// ANCHOR: signal_kills_mid_request
 /// Step 1: a signal ends the process mid-request. The client's connection
 /// breaks, the process dies by the signal, and nothing is cleaned up.
 pub fn signal_kills_mid_request(bin: &str, signal: Signal) {
@@ -30,7 +33,9 @@ pub fn signal_kills_mid_request(bin: &str, signal: Signal) {
     assert!(!server.has_log("server stopped"));
     assert!(!server.has_log("database closed"));
 }
+// ANCHOR_END: signal_kills_mid_request
 
+// ANCHOR: drain_completes_in_flight_request
 /// Steps 2+: after the signal the listener closes (new connections are
 /// refused) while the request in flight still completes with 200; the log
 /// tells the story in order and the exit status is 0.
@@ -81,7 +86,9 @@ pub fn drain_completes_in_flight_request(bin: &str, signal: Signal) {
         "names {named}"
     );
 }
+// ANCHOR_END: drain_completes_in_flight_request
 
+// ANCHOR: idle_keep_alive_does_not_delay
 /// Steps 2+: an idle keep-alive connection does not hold the drain.
 pub fn idle_keep_alive_does_not_delay(bin: &str) {
     let mut server = Launch::new(bin).env("SHUTDOWN_TIMEOUT", "10s").start();
@@ -97,7 +104,9 @@ pub fn idle_keep_alive_does_not_delay(bin: &str) {
     assert_eq!(idle.read(&mut buf).unwrap_or(0), 0, "connection closed");
     println!("idle keep-alive: exit {took:?} after SIGTERM");
 }
+// ANCHOR_END: idle_keep_alive_does_not_delay
 
+// ANCHOR: stuck_request_holds_the_drain
 /// Step 2: one stuck request holds the drain for as long as it lasts.
 pub fn stuck_request_holds_the_drain(bin: &str) {
     let mut server = Launch::new(bin).start();
@@ -114,7 +123,9 @@ pub fn stuck_request_holds_the_drain(bin: &str) {
     );
     assert!(!server.has_log("server stopped"));
 }
+// ANCHOR_END: stuck_request_holds_the_drain
 
+// ANCHOR: deadline_ends_a_stuck_request
 /// Steps 3+: the drain ends at `SHUTDOWN_TIMEOUT` after the signal. The
 /// stuck request is cut, the database still closed, the exit status 1.
 pub fn deadline_ends_a_stuck_request(bin: &str) {
@@ -147,7 +158,9 @@ pub fn deadline_ends_a_stuck_request(bin: &str) {
     assert!(order.is_sorted(), "log lines out of order: {logs:#?}");
     println!("stuck request: exit {took:?} after SIGTERM, deadline 500ms");
 }
+// ANCHOR_END: deadline_ends_a_stuck_request
 
+// ANCHOR: deadline_starts_at_the_signal
 /// Steps 3+: the deadline counts from the signal, not from the start: a
 /// server that has been up longer than `SHUTDOWN_TIMEOUT` still drains.
 pub fn deadline_starts_at_the_signal(bin: &str) {
@@ -166,7 +179,9 @@ pub fn deadline_starts_at_the_signal(bin: &str) {
     assert_exit_code(status, 0);
     assert!(!server.has_log("shutdown timed out"));
 }
+// ANCHOR_END: deadline_starts_at_the_signal
 
+// ANCHOR: half_request_does_not_outlive_deadline
 /// Steps 3+: a client that sent half a request line cannot hold the
 /// process beyond the deadline.
 pub fn half_request_does_not_outlive_deadline(bin: &str) {
@@ -179,7 +194,9 @@ pub fn half_request_does_not_outlive_deadline(bin: &str) {
     assert!(status.code().is_some(), "exited by itself: {status:?}");
     println!("half request: exit {:?} after SIGTERM", sent.elapsed());
 }
+// ANCHOR_END: half_request_does_not_outlive_deadline
 
+// ANCHOR: second_signal_does_not_force
 /// Step 3: a second signal is caught and ignored; only the deadline ends
 /// the drain.
 pub fn second_signal_does_not_force(bin: &str) {
@@ -197,7 +214,9 @@ pub fn second_signal_does_not_force(bin: &str) {
     assert!(server.has_log("shutdown timed out"));
     assert!(!server.has_log("forced shutdown"));
 }
+// ANCHOR_END: second_signal_does_not_force
 
+// ANCHOR: second_signal_forces_exit
 /// Steps 4+: a second signal during the drain forces the exit at once,
 /// still closing the database, with status 1.
 pub fn second_signal_forces_exit(bin: &str, second: Signal) {
@@ -226,7 +245,9 @@ pub fn second_signal_forces_exit(bin: &str, second: Signal) {
     assert!(order.is_sorted(), "log lines out of order: {logs:#?}");
     println!("second {second}: exit {took:?} after it");
 }
+// ANCHOR_END: second_signal_forces_exit
 
+// ANCHOR: acknowledged_writes_survive
 /// Steps 2+: every write acknowledged before the signal is in the database
 /// after the process exits, and a write in flight at the signal completes.
 pub fn acknowledged_writes_survive(bin: &str) {
@@ -250,6 +271,7 @@ pub fn acknowledged_writes_survive(bin: &str) {
     let wal = server.db_path.with_extension("db-wal");
     assert!(!wal.exists(), "{} left behind", wal.display());
 }
+// ANCHOR_END: acknowledged_writes_survive
 
 // Step 5 on: background work, buffered writes, shutdown in order.
 
