@@ -28,6 +28,7 @@ use tempfile::TempDir;
 /// machine under a parallel test run can be slow to exec a debug binary.
 pub const STARTUP_LIMIT: Duration = Duration::from_secs(20);
 
+// ANCHOR: output
 /// Lines a child printed, with a way to wait for the next one.
 #[derive(Default)]
 struct Output {
@@ -54,6 +55,7 @@ impl Output {
         }
     }
 }
+// ANCHOR_END: output
 
 /// Where a step's binary is, by name (`step2`, `lesson3`).
 pub fn binary(name: &str) -> PathBuf {
@@ -68,6 +70,7 @@ pub struct Launch {
 }
 
 impl Launch {
+    // ANCHOR: launch_new
     /// `PORT=0`, a fresh database in a temporary directory, a short drain
     /// deadline, and request logs on so a test can see a request arrive.
     pub fn new(name: &str) -> Launch {
@@ -88,6 +91,7 @@ impl Launch {
             db_dir,
         }
     }
+    // ANCHOR_END: launch_new
 
     pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Launch {
         self.command.env(key, value);
@@ -98,6 +102,7 @@ impl Launch {
         self.db_dir.path().join("bookmarks.db")
     }
 
+    // ANCHOR: spawn
     /// Spawns the child and returns as soon as it is running, without
     /// waiting for `server starting` (for tests of start-up failures).
     pub fn spawn(mut self) -> Server {
@@ -123,7 +128,9 @@ impl Launch {
             exit: None,
         }
     }
+    // ANCHOR_END: spawn
 
+    // ANCHOR: start
     /// Spawns the child and waits for `server starting addr=…`.
     #[track_caller]
     pub fn start(self) -> Server {
@@ -134,8 +141,10 @@ impl Launch {
         server.addr = Some(parse_addr(&line));
         server
     }
+    // ANCHOR_END: start
 }
 
+// ANCHOR: read_lines
 fn read_lines(
     pipe: impl Read + Send + 'static,
     prefix: &'static str,
@@ -151,7 +160,9 @@ fn read_lines(
         }
     })
 }
+// ANCHOR_END: read_lines
 
+// ANCHOR: parse_addr
 /// `… server starting addr=127.0.0.1:40123` → that address.
 fn parse_addr(line: &str) -> SocketAddr {
     let value = line
@@ -162,6 +173,7 @@ fn parse_addr(line: &str) -> SocketAddr {
         .parse()
         .unwrap_or_else(|err| panic!("bad addr= in {line:?}: {err}"))
 }
+// ANCHOR_END: parse_addr
 
 /// A running (or finished) step.
 pub struct Server {
@@ -185,6 +197,7 @@ impl Server {
         format!("http://{}{path}", self.addr())
     }
 
+    // ANCHOR: signal
     /// Sends `signal` with kill(2) and returns when it was sent.
     #[track_caller]
     pub fn signal(&self, signal: Signal) -> Instant {
@@ -192,6 +205,7 @@ impl Server {
             .unwrap_or_else(|err| panic!("kill -{signal} {}: {err}", self.name));
         Instant::now()
     }
+    // ANCHOR_END: signal
 
     /// Waits for a log line containing `needle`.
     #[track_caller]
@@ -210,6 +224,7 @@ impl Server {
         self.logs().iter().any(|line| line.contains(needle))
     }
 
+    // ANCHOR: wait_exit
     /// Waits at most `limit` for the process to exit.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + limit;
@@ -232,6 +247,7 @@ impl Server {
             None => panic!("{} still running after {limit:?}", self.name),
         }
     }
+    // ANCHOR_END: wait_exit
 
     fn try_status(&mut self) -> Option<ExitStatus> {
         if self.exit.is_none() {
@@ -252,6 +268,7 @@ impl Server {
     }
 }
 
+// ANCHOR: drop
 impl Drop for Server {
     fn drop(&mut self) {
         if self.try_status().is_none() {
@@ -267,7 +284,9 @@ impl Drop for Server {
         }
     }
 }
+// ANCHOR_END: drop
 
+// ANCHOR: assert_exit_code
 /// Asserts the exit status is `code`, naming a signal death clearly.
 #[track_caller]
 pub fn assert_exit_code(status: ExitStatus, code: i32) {
@@ -277,7 +296,9 @@ pub fn assert_exit_code(status: ExitStatus, code: i32) {
         _ => panic!("expected exit {code}, got {status:?}"),
     }
 }
+// ANCHOR_END: assert_exit_code
 
+// ANCHOR: client
 /// An HTTP client that reports every status as a response, never as an
 /// error, and gives up after `limit`.
 pub fn client(limit: Duration) -> ureq::Agent {
@@ -290,6 +311,7 @@ pub fn client(limit: Duration) -> ureq::Agent {
         .build()
         .into()
 }
+// ANCHOR_END: client
 
 /// What a client saw: a status and a body, or a broken connection.
 pub type Answer = Result<(u16, String), String>;
@@ -324,6 +346,7 @@ pub fn post_json(url: &str, body: &serde_json::Value) -> Answer {
     Ok((status, body))
 }
 
+// ANCHOR: in_flight
 /// Starts `GET path` in a thread and returns once the server has logged
 /// that the request arrived, so the request is truly in flight.
 #[track_caller]
@@ -347,6 +370,7 @@ pub fn in_flight(server: &Server, path: &str, limit: Duration) -> thread::JoinHa
         thread::sleep(Duration::from_millis(2));
     }
 }
+// ANCHOR_END: in_flight
 
 /// A keep-alive connection that has finished one request and now sits idle.
 pub fn idle_keep_alive(addr: SocketAddr) -> TcpStream {
@@ -367,12 +391,14 @@ pub fn idle_keep_alive(addr: SocketAddr) -> TcpStream {
     stream
 }
 
+// ANCHOR: half_request
 /// Connects and sends only the start of a request line, then waits.
 pub fn half_request(addr: SocketAddr) -> TcpStream {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream.write_all(b"GET /hea").unwrap();
     stream
 }
+// ANCHOR_END: half_request
 
 /// Whether a new connection to `addr` is refused.
 pub fn refuses_connections(addr: SocketAddr) -> bool {
@@ -382,6 +408,7 @@ pub fn refuses_connections(addr: SocketAddr) -> bool {
     }
 }
 
+// ANCHOR: wait_until_refused
 /// Polls until new connections are refused; returns how long that took.
 pub fn wait_until_refused(addr: SocketAddr, limit: Duration) -> Option<Duration> {
     let start = Instant::now();
@@ -393,7 +420,9 @@ pub fn wait_until_refused(addr: SocketAddr, limit: Duration) -> Option<Duration>
     }
     None
 }
+// ANCHOR_END: wait_until_refused
 
+// ANCHOR: stored_ids
 /// The ids in the database file, read after the server has exited.
 pub fn stored_ids(db_path: &Path) -> Vec<i64> {
     let conn = rusqlite::Connection::open(db_path).expect("open the database");
@@ -405,6 +434,7 @@ pub fn stored_ids(db_path: &Path) -> Vec<i64> {
         .collect::<Result<_, _>>()
         .unwrap()
 }
+// ANCHOR_END: stored_ids
 
 /// The index of the first log line containing `needle`.
 #[track_caller]
