@@ -27,6 +27,7 @@ mod step1 {
     }
 }
 
+// ANCHOR: drains
 /// The drain every step from 2 on must keep.
 macro_rules! drains {
     ($step:literal) => {
@@ -55,7 +56,9 @@ macro_rules! drains {
         }
     };
 }
+// ANCHOR_END: drains
 
+// ANCHOR: deadline
 /// The deadline every step from 3 on must keep.
 macro_rules! deadline {
     ($step:literal) => {
@@ -78,7 +81,9 @@ macro_rules! deadline {
         }
     };
 }
+// ANCHOR_END: deadline
 
+// ANCHOR: forces
 /// The second-signal escape every step from 4 on must keep.
 macro_rules! forces {
     ($step:literal) => {
@@ -95,7 +100,9 @@ macro_rules! forces {
         }
     };
 }
+// ANCHOR_END: forces
 
+// ANCHOR: step2
 mod step2 {
     use super::*;
     drains!("step2");
@@ -106,7 +113,9 @@ mod step2 {
         checks::stuck_request_holds_the_drain("step2");
     }
 }
+// ANCHOR_END: step2
 
+// ANCHOR: step3
 mod step3 {
     use super::*;
     drains!("step3");
@@ -118,13 +127,16 @@ mod step3 {
         checks::second_signal_does_not_force("step3");
     }
 }
+// ANCHOR_END: step3
 
+// ANCHOR: step4
 mod step4 {
     use super::*;
     drains!("step4");
     deadline!("step4");
     forces!("step4");
 }
+// ANCHOR_END: step4
 
 mod step5 {
     use super::*;
