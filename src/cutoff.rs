@@ -41,18 +41,21 @@ impl Listener for CutoffListener {
     type Io = CutoffStream;
     type Addr = SocketAddr;
 
+    // ANCHOR: accept
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         // axum's own accept loop for `TcpListener`, which retries after
         // errors such as running out of file descriptors.
         let (stream, addr) = Listener::accept(&mut self.inner).await;
         (CutoffStream::new(stream, self.cutoff.clone()), addr)
     }
+    // ANCHOR_END: accept
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
         self.inner.local_addr()
     }
 }
 
+// ANCHOR: stream
 /// One accepted connection that fails every read and write once cut off.
 pub struct CutoffStream {
     inner: TcpStream,
@@ -60,6 +63,7 @@ pub struct CutoffStream {
     // moment the token is cancelled, even while it waits for the client.
     cutoff: Pin<Box<WaitForCancellationFutureOwned>>,
 }
+// ANCHOR_END: stream
 
 impl CutoffStream {
     fn new(inner: TcpStream, cutoff: CancellationToken) -> Self {
@@ -69,6 +73,7 @@ impl CutoffStream {
         }
     }
 
+    // ANCHOR: check
     fn check(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         match self.cutoff.as_mut().poll(cx) {
             Poll::Ready(()) => Err(io::Error::new(
@@ -78,8 +83,10 @@ impl CutoffStream {
             Poll::Pending => Ok(()),
         }
     }
+    // ANCHOR_END: check
 }
 
+// ANCHOR: poll_read
 impl AsyncRead for CutoffStream {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -90,6 +97,7 @@ impl AsyncRead for CutoffStream {
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
+// ANCHOR_END: poll_read
 
 impl AsyncWrite for CutoffStream {
     fn poll_write(

@@ -101,6 +101,7 @@ async fn main() -> ExitCode {
     }
     // ANCHOR_END: deadline
 
+    // ANCHOR: cleanup
     // Whatever the drain did, the database is closed: a timed-out drain is
     // no reason to skip the one step that makes the file consistent.
     let closed = store.close().await;
@@ -114,5 +115,6 @@ async fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+    // ANCHOR_END: cleanup
 }
 // ANCHOR_END: main
