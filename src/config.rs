@@ -24,6 +24,9 @@ pub struct Config {
     /// `SHUTDOWN_TIMEOUT`: how long the drain may take, counted from the
     /// signal.
     pub shutdown_timeout: Duration,
+    /// `SHUTDOWN_DELAY` (step 6): how long to keep serving after the signal,
+    /// answering `/ready` with 503, before the drain starts.
+    pub shutdown_delay: Duration,
 }
 
 impl Default for Config {
@@ -33,6 +36,7 @@ impl Default for Config {
             port: 8080,
             database_url: "bookmarks.db".to_owned(),
             shutdown_timeout: Duration::from_secs(10),
+            shutdown_delay: Duration::ZERO,
         }
     }
 }
@@ -91,6 +95,13 @@ impl Config {
                 |v| humantime::parse_duration(v).ok(),
             )?
             .unwrap_or(defaults.shutdown_timeout),
+            shutdown_delay: parse(
+                &lookup,
+                "SHUTDOWN_DELAY",
+                "a duration such as 0s, 5s or 1m",
+                |v| humantime::parse_duration(v).ok(),
+            )?
+            .unwrap_or(defaults.shutdown_delay),
         })
     }
 }
@@ -193,6 +204,7 @@ mod tests {
         assert_eq!(config.port, 8080);
         assert_eq!(config.database_url, "bookmarks.db");
         assert_eq!(config.shutdown_timeout, Duration::from_secs(10));
+        assert_eq!(config.shutdown_delay, Duration::ZERO);
     }
 
     #[test]
@@ -236,6 +248,7 @@ mod tests {
             ("PORT", "70000"),
             ("DATABASE_URL", ""),
             ("SHUTDOWN_TIMEOUT", "soon"),
+            ("SHUTDOWN_DELAY", "later"),
         ] {
             let err = config(&[(variable, value)]).unwrap_err();
             assert_eq!(err.variable, variable);

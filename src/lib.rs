@@ -7,7 +7,9 @@
 
 pub mod config;
 pub mod cutoff;
+pub mod lifecycle;
 pub mod link_check;
+pub mod phase;
 pub mod routes;
 pub mod signals;
 pub mod store;
@@ -95,4 +97,12 @@ impl StartupError {
         eprintln!("error: {self}");
         ExitCode::from(Self::EXIT_STATUS)
     }
+}
+
+/// Creates the tables of step 5's background work, beside the bookmarks.
+pub async fn create_background_tables(store: &Store) -> Result<(), StartupError> {
+    visits::create_tables(store)
+        .await
+        .and(link_check::create_tables(store).await)
+        .map_err(|err| StartupError(format!("cannot create the background tables: {err}")))
 }

@@ -53,6 +53,8 @@ pub struct Store {
     // `None` once closed: handlers that still hold a clone get
     // `StoreError::Closed` instead of a connection that no longer exists.
     conn: Arc<Mutex<Option<Connection>>>,
+    // Every bookmark created, for whoever listens (step 6's event stream).
+    created: tokio::sync::broadcast::Sender<Bookmark>,
 }
 
 const SCHEMA: &str = "
@@ -80,6 +82,7 @@ impl Store {
         conn.execute_batch(SCHEMA)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(Some(conn))),
+            created: tokio::sync::broadcast::channel(64).0,
         })
     }
 
@@ -104,15 +107,25 @@ impl Store {
     }
 
     pub async fn insert(&self, url: String, title: String) -> Result<Bookmark, StoreError> {
-        self.call(move |conn| {
-            conn.query_row(
-                "INSERT INTO bookmarks (url, title) VALUES (?1, ?2)
-                 RETURNING id, url, title, created_at",
-                params![url, title],
-                row_to_bookmark,
-            )
-        })
-        .await
+        let bookmark = self
+            .call(move |conn| {
+                conn.query_row(
+                    "INSERT INTO bookmarks (url, title) VALUES (?1, ?2)
+                     RETURNING id, url, title, created_at",
+                    params![url, title],
+                    row_to_bookmark,
+                )
+            })
+            .await?;
+        // No listener is the usual case, and not an error.
+        let _ = self.created.send(bookmark.clone());
+        Ok(bookmark)
+    }
+
+    /// Bookmarks created from now on. A listener that falls more than 64
+    /// behind skips the ones it missed.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Bookmark> {
+        self.created.subscribe()
     }
 
     pub async fn list(&self) -> Result<Vec<Bookmark>, StoreError> {

@@ -156,11 +156,14 @@ impl FromRef<VisitState> for Store {
 /// The API of steps 1 to 4, plus `GET /bookmarks/{id}/visit`, and `visits`
 /// in `GET /bookmarks/{id}`.
 pub fn app(store: Store, visits: VisitBuffer) -> Router {
-    routes::with_middleware(
-        routes::api(get(get_bookmark_with_visits))
-            .route("/bookmarks/{id}/visit", get(visit))
-            .with_state(VisitState { store, visits }),
-    )
+    routes::with_middleware(self::routes(store, visits))
+}
+
+/// [`app`] without the middleware, for a step that adds routes of its own.
+pub fn routes(store: Store, visits: VisitBuffer) -> Router {
+    routes::api(get(get_bookmark_with_visits))
+        .route("/bookmarks/{id}/visit", get(visit))
+        .with_state(VisitState { store, visits })
 }
 
 #[derive(Serialize)]

@@ -8,7 +8,7 @@ use std::{net::TcpListener, time::Duration};
 
 use support::{Launch, assert_exit_code};
 
-const STEPS: [&str; 5] = ["step1", "step2", "step3", "step4", "step5"];
+const STEPS: [&str; 6] = ["step1", "step2", "step3", "step4", "step5", "step6"];
 
 /// Starts `bin` with `variable=value` and checks that it refuses to run:
 /// exit status 2, exactly one line of output, on standard error, that
@@ -117,4 +117,10 @@ fn step5_unwritable_log_file() {
         .with_file_name("no-such-dir")
         .join("step5.log");
     refuses("step5", launch.env("LOG_FILE", &path), "LOG_FILE");
+}
+
+/// `SHUTDOWN_DELAY=later` names SHUTDOWN_DELAY, on every step.
+#[test]
+fn shutdown_delay_that_is_not_a_duration() {
+    each_step_refuses("SHUTDOWN_DELAY", "later");
 }

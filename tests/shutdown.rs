@@ -174,3 +174,40 @@ mod step5 {
         checks::phases_in_order_and_log_file_complete("step5");
     }
 }
+
+mod step6 {
+    use super::*;
+    drains!("step6");
+    deadline!("step6");
+    forces!("step6");
+
+    /// Visits still in the buffer at SIGTERM reach the database.
+    #[test]
+    fn buffered_visits_are_flushed() {
+        checks::buffered_visits_are_flushed("step6");
+    }
+
+    /// Phases run and are logged in order; LOG_FILE ends with `server stopped`.
+    #[test]
+    fn phases_in_order_and_log_file_complete() {
+        checks::phases_in_order_and_log_file_complete("step6");
+    }
+
+    /// `/ready` is 503 during SHUTDOWN_DELAY while everything else is served.
+    #[test]
+    fn ready_flips_while_serving_through_the_delay() {
+        checks::ready_flips_while_serving_through_the_delay("step6");
+    }
+
+    /// An open `/events` stream ends when the drain begins.
+    #[test]
+    fn event_stream_ends_with_the_drain() {
+        checks::event_stream_ends_with_the_drain("step6");
+    }
+
+    /// A second signal during the delay forces exit 1.
+    #[test]
+    fn second_signal_during_the_delay_forces_exit() {
+        checks::second_signal_during_delay_forces_exit("step6");
+    }
+}

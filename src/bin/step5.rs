@@ -40,19 +40,20 @@
 //! The log shows `visits flushed visits=1`, then `database closed` and
 //! `server stopped`, and so does the last line of `step5.log`.
 
-use std::{future::Future, process::ExitCode};
+use std::process::ExitCode;
 
 use bookmarks::{
     BackgroundConfig, Service, StartupError,
     cutoff::CutoffListener,
-    link_check::{self, LinkChecker},
+    link_check::LinkChecker,
+    phase::{Ending, phase},
     signals::ShutdownSignals,
     telemetry,
     visits::{self, VisitBuffer},
 };
 use tokio::time::Instant;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 // ANCHOR: main
 #[tokio::main]
@@ -78,7 +79,7 @@ async fn main() -> ExitCode {
         Ok(service) => service,
         Err(err) => return err.report(),
     };
-    if let Err(err) = create_tables(&store).await {
+    if let Err(err) = bookmarks::create_background_tables(&store).await {
         return err.report();
     }
     let mut signals = match ShutdownSignals::install() {
@@ -186,44 +187,3 @@ async fn main() -> ExitCode {
     }
 }
 // ANCHOR_END: main
-
-// ANCHOR: phase
-/// How one phase of the shutdown ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ending {
-    Finished,
-    TimedOut,
-    Forced,
-}
-
-/// Waits for `work` until it finishes, the shared deadline passes, or a
-/// second signal arrives, and logs the last two.
-async fn phase(
-    name: &'static str,
-    work: impl Future,
-    deadline: Instant,
-    signals: &mut ShutdownSignals,
-) -> Ending {
-    tokio::select! {
-        finished = tokio::time::timeout_at(deadline, work) => match finished {
-            Ok(_) => Ending::Finished,
-            Err(_elapsed) => {
-                warn!(phase = name, "shutdown timed out");
-                Ending::TimedOut
-            }
-        },
-        signal = signals.recv() => {
-            warn!(signal, phase = name, "forced shutdown");
-            Ending::Forced
-        }
-    }
-}
-// ANCHOR_END: phase
-
-/// Step 5's tables, beside the bookmarks.
-async fn create_tables(store: &bookmarks::Store) -> Result<(), StartupError> {
-    visits::create_tables(store)
-        .await
-        .and(link_check::create_tables(store).await)
-        .map_err(|err| StartupError(format!("cannot create step 5's tables: {err}")))
-}

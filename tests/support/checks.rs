@@ -530,3 +530,134 @@ pub fn phases_in_order_and_log_file_complete(bin: &str) {
         "LOG_FILE has the whole run"
     );
 }
+
+// Step 6 on: readiness, a pre-stop delay, streams that end with the drain.
+
+/// During `SHUTDOWN_DELAY` the server says 503 on `/ready` yet accepts new
+/// connections and serves everything else; after it, connections are
+/// refused and the drain runs as before.
+pub fn ready_flips_while_serving_through_the_delay(bin: &str) {
+    let mut server = Launch::new(bin).env("SHUTDOWN_DELAY", "1500ms").start();
+    assert_eq!(
+        get(&server.url("/ready"), PROMPTLY),
+        Ok((200, "ready".into()))
+    );
+
+    let sent = server.signal(Signal::SIGTERM);
+    server.wait_for_log("not ready", PROMPTLY);
+
+    // Each request below is a new connection: all accepted during the delay.
+    assert_eq!(get(&server.url("/ready"), PROMPTLY).unwrap().0, 503);
+    assert_eq!(
+        get(&server.url("/health"), PROMPTLY),
+        Ok((200, "ok".into()))
+    );
+    assert_eq!(create_bookmarks(&server, 1).len(), 1, "writes still served");
+    assert_eq!(get(&server.url("/bookmarks"), PROMPTLY).unwrap().0, 200);
+    assert!(!server.has_log("shutting down"), "the delay is not over");
+    assert!(
+        sent.elapsed() < Duration::from_millis(1500),
+        "checked within the delay"
+    );
+
+    server.wait_for_log("shutting down", Duration::from_secs(5));
+    assert!(
+        wait_until_refused(server.addr(), PROMPTLY).is_some(),
+        "refused after the delay"
+    );
+    let status = server.expect_exit(Duration::from_secs(5));
+    assert_exit_code(status, 0);
+    assert!(
+        sent.elapsed() >= Duration::from_millis(1500),
+        "served the whole delay"
+    );
+}
+
+/// An open `/events` stream gets its bookmark events, then a `shutdown`
+/// event and its end when the drain begins, and does not hold the exit
+/// until the deadline.
+pub fn event_stream_ends_with_the_drain(bin: &str) {
+    let mut server = Launch::new(bin)
+        .env("SHUTDOWN_DELAY", "300ms")
+        .env("SHUTDOWN_TIMEOUT", "10s")
+        .start();
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+        .write_all(b"GET /events HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let mut seen = String::new();
+    let mut read_until = |stream: &mut TcpStream, needle: &str| -> bool {
+        let mut buf = [0; 4096];
+        while !seen.contains(needle) {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+            }
+        }
+        true
+    };
+    assert!(
+        read_until(&mut stream, "text/event-stream"),
+        "headers: {seen}"
+    );
+    create_bookmarks(&server, 1);
+    assert!(
+        read_until(&mut stream, "event: bookmark"),
+        "bookmark event: {seen}"
+    );
+
+    let sent = server.signal(Signal::SIGTERM);
+    assert!(
+        read_until(&mut stream, "event: shutdown"),
+        "shutdown event: {seen}"
+    );
+    let status = server.expect_exit(Duration::from_secs(5));
+    let took = sent.elapsed();
+    // The body ends with the stream: the last chunk, then the close.
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    seen.push_str(&String::from_utf8_lossy(&rest));
+
+    assert_exit_code(status, 0);
+    assert!(
+        seen.ends_with("0\r\n\r\n"),
+        "the stream ended cleanly: {seen:?}"
+    );
+    assert!(
+        took < Duration::from_millis(300) + PROMPTLY,
+        "took {took:?}"
+    );
+    assert!(!server.has_log("shutdown timed out"));
+    println!(
+        "open /events: exit {:?} after the 300ms delay",
+        took.saturating_sub(Duration::from_millis(300))
+    );
+}
+
+/// A second signal during the delay forces the exit at once.
+pub fn second_signal_during_delay_forces_exit(bin: &str) {
+    let mut server = Launch::new(bin).env("SHUTDOWN_DELAY", "30s").start();
+
+    server.signal(Signal::SIGTERM);
+    server.wait_for_log("not ready", PROMPTLY);
+    let sent = server.signal(Signal::SIGINT);
+    let status = server.expect_exit(PROMPTLY);
+
+    assert_exit_code(status, 1);
+    println!(
+        "second signal in the delay: exit {:?} after it",
+        sent.elapsed()
+    );
+    let logs = server.logs();
+    let order = [
+        "not ready",
+        "forced shutdown",
+        "database closed",
+        "server stopped",
+    ]
+    .map(|needle| line_index(&logs, needle));
+    assert!(order.is_sorted(), "log lines out of order: {logs:#?}");
+}
