@@ -98,6 +98,25 @@ impl Launch {
         self
     }
 
+    /// Runs the step under a wrapper command (`unshare --pid --fork …`),
+    /// keeping the environment set so far.
+    pub fn wrapped_in(mut self, wrapper: &[&str]) -> Launch {
+        let mut command = Command::new(wrapper[0]);
+        command.args(&wrapper[1..]).arg(self.command.get_program());
+        command.env_clear();
+        for (key, value) in self.command.get_envs() {
+            if let Some(value) = value {
+                command.env(key, value);
+            }
+        }
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        self.command = command;
+        self
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.db_dir.path().join("bookmarks.db")
     }
@@ -191,6 +210,11 @@ pub struct Server {
 impl Server {
     pub fn addr(&self) -> SocketAddr {
         self.addr.expect("the server has not logged its address")
+    }
+
+    /// The process id of the child this harness started.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,95 @@
+//! What `docker stop` meets: a step running as PID 1 of its own PID
+//! namespace, as it does in a container.
+//!
+//! The kernel applies no default action to a signal sent to a namespace's
+//! init process: a signal it has no handler for is simply dropped. Step 1
+//! has none, so SIGTERM does nothing and only the SIGKILL that follows the
+//! grace period ends it. Step 6 handles SIGTERM and shuts down cleanly.
+//!
+//! The tests use `unshare --pid --fork`, which needs privileges that not
+//! every machine grants; where it is refused they say so and pass.
+
+#![cfg(target_os = "linux")]
+
+mod support;
+
+use std::{process::Command, time::Duration};
+
+use nix::{sys::signal::kill, unistd::Pid};
+use support::{Launch, Server, Signal, assert_exit_code};
+
+const UNSHARE: [&str; 4] = ["unshare", "--pid", "--fork", "--kill-child"];
+
+/// Whether this machine lets us create a PID namespace; the reason if not.
+fn namespaces_refused() -> Option<String> {
+    match Command::new(UNSHARE[0])
+        .args(&UNSHARE[1..])
+        .arg("true")
+        .output()
+    {
+        Ok(out) if out.status.success() => None,
+        Ok(out) => Some(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
+        Err(err) => Some(format!("cannot run unshare: {err}")),
+    }
+}
+
+/// The step's own process: unshare's only child, PID 1 inside.
+fn init_process(server: &Server) -> Pid {
+    let unshare = server.pid();
+    let children = std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
+        .expect("unshare's children");
+    let pid = children
+        .split_whitespace()
+        .next()
+        .expect("a child")
+        .parse()
+        .unwrap();
+    Pid::from_raw(pid)
+}
+
+/// Step 1 as PID 1 ignores SIGTERM and SIGINT: `docker stop` would wait
+/// out its grace period and then SIGKILL it.
+#[test]
+fn step1_as_pid_1_ignores_sigterm() {
+    if let Some(reason) = namespaces_refused() {
+        println!("skipped: PID namespaces are not permitted here ({reason})");
+        return;
+    }
+    let mut server = Launch::new("step1").wrapped_in(&UNSHARE).start();
+    let init = init_process(&server);
+
+    kill(init, Signal::SIGTERM).unwrap();
+    kill(init, Signal::SIGINT).unwrap();
+
+    assert_eq!(
+        server.wait_exit(Duration::from_secs(2)),
+        None,
+        "still running"
+    );
+    assert_eq!(
+        support::get(&server.url("/health"), Duration::from_secs(2)),
+        Ok((200, "ok".into())),
+        "and still serving"
+    );
+    // Only SIGKILL from outside the namespace ends it, as Docker's does.
+    kill(init, Signal::SIGKILL).unwrap();
+    let status = server.expect_exit(Duration::from_secs(5));
+    assert!(!status.success());
+}
+
+/// Step 6 as PID 1 handles SIGTERM: it drains and exits 0.
+#[test]
+fn step6_as_pid_1_shuts_down_cleanly() {
+    if let Some(reason) = namespaces_refused() {
+        println!("skipped: PID namespaces are not permitted here ({reason})");
+        return;
+    }
+    let mut server = Launch::new("step6").wrapped_in(&UNSHARE).start();
+    let init = init_process(&server);
+
+    kill(init, Signal::SIGTERM).unwrap();
+    let status = server.expect_exit(Duration::from_secs(5));
+
+    assert_exit_code(status, 0);
+    assert!(server.logs().last().unwrap().contains("server stopped"));
+}
