@@ -8,6 +8,8 @@
 #![allow(dead_code)] // each test crate uses a different part of the harness
 
 pub mod checks;
+#[macro_use]
+pub mod suites;
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
