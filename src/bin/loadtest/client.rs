@@ -1,0 +1,489 @@
+//! One load client: a loop of requests, and the verdict on each.
+//!
+//! The interesting part is [`classify`]. When a connection ends without an
+//! answer, the client has to decide whose fault it was, knowing only what
+//! it saw on its own socket. See its comment for the rules and why they
+//! hold.
+
+use std::{
+    net::SocketAddr,
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
+};
+
+use serde_json::json;
+
+use crate::toolkit::http::{Connection, Failure, Request, Response};
+
+/// A bound on each client's loop, whatever the clock says.
+const MAX_REQUESTS_PER_CLIENT: u64 = 1_000_000;
+
+/// How long a client waits for one answer: far beyond the slowest request
+/// the load sends, so only a server that holds a request forever hits it.
+pub const ANSWER_LIMIT: Duration = Duration::from_secs(15);
+
+/// What the clients share with the thread that sends the signal.
+pub struct Shared {
+    pub addr: SocketAddr,
+    /// Raised just *before* the signal is sent (see [`classify`]).
+    pub signalled: AtomicBool,
+    /// Raised once the process has exited: the clients stop.
+    pub stop: AtomicBool,
+    /// No client loop runs past this, whatever else happens.
+    pub hard_stop: Instant,
+    pub seed: u64,
+    pub slow_ms: u64,
+    /// Tag each request with `?rid=N` so the server's request log can be
+    /// matched against the verdicts.
+    pub tag_requests: bool,
+}
+
+impl Shared {
+    fn signalled(&self) -> bool {
+        self.signalled.load(Ordering::SeqCst)
+    }
+}
+
+/// What a request does; each has a row in the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Write,
+    Read,
+    Health,
+    Slow,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [Kind::Write, Kind::Read, Kind::Health, Kind::Slow];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Write => "POST /bookmarks",
+            Kind::Read => "GET /bookmarks/{id}",
+            Kind::Health => "GET /health",
+            Kind::Slow => "GET /slow?ms=…",
+        }
+    }
+
+    /// The mix: mostly writes, since those are what a shutdown can lose,
+    /// and enough slow requests that some are always in flight when the
+    /// signal comes.
+    fn pick(rng: &mut Rng) -> Kind {
+        match rng.below(100) {
+            0..45 => Kind::Write,
+            45..70 => Kind::Read,
+            70..95 => Kind::Health,
+            _ => Kind::Slow,
+        }
+    }
+}
+
+/// How a client uses connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One connection for request after request, as a pooled client does.
+    KeepAlive,
+    /// A new connection for each request, `Connection: close`.
+    NewConnection,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 2] = [Mode::KeepAlive, Mode::NewConnection];
+
+    pub fn of_client(index: usize) -> Mode {
+        if index % 2 == 0 {
+            Mode::KeepAlive
+        } else {
+            Mode::NewConnection
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::KeepAlive => "keep-alive",
+            Mode::NewConnection => "new connection",
+        }
+    }
+}
+
+/// The verdict on one request: a column of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A whole answer with a 2xx status.
+    Ok,
+    /// A whole answer with another status.
+    Error,
+    /// The server never took the request: the connect was refused, or the
+    /// new connection was reset before the server read a byte of it.
+    Refused,
+    /// The server took the request and never answered it.
+    Broken,
+    /// The request went out on a reused connection that the server closed
+    /// at that very instant; the client cannot know whether it ran.
+    Unknown,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Ok,
+        Outcome::Error,
+        Outcome::Refused,
+        Outcome::Broken,
+        Outcome::Unknown,
+    ];
+}
+
+/// What a client knows about one request once it has ended.
+#[derive(Debug)]
+pub struct Attempt {
+    /// It went out on a connection that had already carried an answer.
+    pub reused: bool,
+    /// The signal flag was up when the write finished (or the connect
+    /// failed).
+    pub written_after_signal: bool,
+    /// The signal flag was up when the attempt ended.
+    pub ended_after_signal: bool,
+    pub result: Result<Response, Failure>,
+}
+
+/// Decides, from the client's side alone, what happened to a request.
+///
+/// An answer is an answer. A refused connect is the server saying no before
+/// anything started. The hard cases are the connections that end with no
+/// byte of an answer, and there the rules lean on two facts:
+///
+/// - The kernel *resets* a socket that is closed with bytes still unread
+///   in it, and closes it in order (FIN) otherwise. A reset therefore means
+///   the server never read our request; an orderly close means it read it,
+///   unless its close crossed our request on the wire.
+/// - A step closes connections on its own only once it is shutting down:
+///   an idle keep-alive connection the moment the drain starts, a new one
+///   that has not yet been read from, and, for step 1, every connection at
+///   once. The signal flag is raised before kill(2) and read *after* our
+///   write, so "written after the signal" errs towards "the server was
+///   already stopping", never towards blaming it.
+///
+/// Hence:
+///
+/// - no answer and no shutdown under way: the server dropped a request for
+///   no reason: **broken**;
+/// - reset, or orderly close of a request written after the signal: the
+///   server closed the connection without reading the request. On a reused
+///   connection that is the keep-alive race, **unknown** to the client; on
+///   a new connection it is a refusal that came a little late, **refused**;
+/// - orderly close of a request written before the signal: the server read
+///   it and closed without answering: **broken**;
+/// - part of an answer, or none at all within [`ANSWER_LIMIT`]: **broken**.
+///
+/// `loadtest --verify` checks these verdicts against the server's own
+/// request log.
+pub fn classify(attempt: &Attempt) -> Outcome {
+    let failure = match &attempt.result {
+        Ok(response) if (200..300).contains(&response.status) => return Outcome::Ok,
+        Ok(_) => return Outcome::Error,
+        Err(failure) => failure,
+    };
+    let closed_unread = if attempt.reused {
+        Outcome::Unknown
+    } else {
+        Outcome::Refused
+    };
+    match failure {
+        Failure::Refused | Failure::ConnectFailed(_) => Outcome::Refused,
+        Failure::CutMidAnswer | Failure::TimedOut | Failure::Malformed(_) => Outcome::Broken,
+        Failure::WriteFailed | Failure::NoAnswer { .. } if !attempt.ended_after_signal => {
+            Outcome::Broken
+        }
+        Failure::WriteFailed | Failure::NoAnswer { reset: true } => closed_unread,
+        Failure::NoAnswer { reset: false } if attempt.written_after_signal => closed_unread,
+        Failure::NoAnswer { reset: false } => Outcome::Broken,
+    }
+}
+
+/// One request's verdict, kept for the table and for `--verify`.
+#[derive(Debug, Clone, Copy)]
+pub struct Verdict {
+    pub kind: Kind,
+    pub mode: Mode,
+    pub outcome: Outcome,
+    /// The `rid` it was tagged with (when tagging).
+    pub rid: u64,
+    /// A connection was made (so a refusal was a late one).
+    pub connected: bool,
+    /// It ended after the signal flag went up.
+    pub ended_after_signal: bool,
+    /// In flight when the signal came, and answered after it.
+    pub drained: bool,
+}
+
+/// Everything one client saw.
+#[derive(Debug, Default)]
+pub struct ClientReport {
+    pub verdicts: Vec<Verdict>,
+    /// Ids of the writes answered `201`.
+    pub acknowledged: Vec<i64>,
+    /// Idle keep-alive connections found closed before reuse.
+    pub closed_before_reuse: u64,
+}
+
+/// Runs client number `index` until the process is gone, the client's
+/// connection is refused, or a bound is reached.
+pub fn run(index: usize, shared: &Shared) -> ClientReport {
+    let mode = Mode::of_client(index);
+    let mut rng = Rng::new(shared.seed, index as u64);
+    let mut report = ClientReport::default();
+    let mut connection = None;
+    for sequence in 0..MAX_REQUESTS_PER_CLIENT {
+        if shared.stop.load(Ordering::SeqCst) || Instant::now() >= shared.hard_stop {
+            break;
+        }
+        let rid = ((index as u64) << 32) | sequence;
+        let (kind, request) = next_request(&mut rng, shared, rid, &report.acknowledged);
+        if mode == Mode::NewConnection {
+            connection = None;
+        }
+        let attempt = exchange(&mut connection, mode, &request, shared, &mut report);
+        let outcome = classify(&attempt);
+        if let (Kind::Write, Ok(response)) = (kind, &attempt.result) {
+            if response.status == 201 {
+                if let Some(id) = stored_id(response) {
+                    report.acknowledged.push(id);
+                }
+            }
+        }
+        report.verdicts.push(Verdict {
+            kind,
+            mode,
+            outcome,
+            rid,
+            connected: !matches!(
+                attempt.result,
+                Err(Failure::Refused | Failure::ConnectFailed(_))
+            ),
+            ended_after_signal: attempt.ended_after_signal,
+            drained: outcome == Outcome::Ok
+                && !attempt.written_after_signal
+                && attempt.ended_after_signal,
+        });
+        if outcome == Outcome::Refused {
+            // Nothing listens any more. A real client would go to another
+            // instance; spinning on connect here would only take CPU from
+            // the server's drain.
+            break;
+        }
+    }
+    report
+}
+
+/// Sends `request` and reads the answer, on the client's connection if it
+/// has a usable one, on a new one otherwise.
+fn exchange(
+    connection: &mut Option<Connection>,
+    mode: Mode,
+    request: &Request,
+    shared: &Shared,
+    report: &mut ClientReport,
+) -> Attempt {
+    if connection
+        .as_ref()
+        .is_some_and(Connection::closed_by_server)
+    {
+        *connection = None;
+        report.closed_before_reuse += 1;
+    }
+    let reused = connection.is_some();
+    let open = match connection {
+        Some(open) => open,
+        None => match Connection::open(shared.addr, ANSWER_LIMIT) {
+            Ok(new) => connection.insert(new),
+            Err(failure) => {
+                let after = shared.signalled();
+                return Attempt {
+                    reused,
+                    written_after_signal: after,
+                    ended_after_signal: after,
+                    result: Err(failure),
+                };
+            }
+        },
+    };
+    let keep_alive = mode == Mode::KeepAlive;
+    let written = open.write(request, keep_alive);
+    // Read after the write, not before: this thread can be preempted
+    // between the two, and a request that may have left after the signal
+    // must not count against the server.
+    let written_after_signal = shared.signalled();
+    let result = written.and_then(|()| open.read_response());
+    let ended_after_signal = shared.signalled();
+    let reusable = matches!(&result, Ok(response) if response.keep_alive && keep_alive);
+    if !reusable {
+        *connection = None;
+    }
+    Attempt {
+        reused,
+        written_after_signal,
+        ended_after_signal,
+        result,
+    }
+}
+
+fn next_request(rng: &mut Rng, shared: &Shared, rid: u64, acknowledged: &[i64]) -> (Kind, Request) {
+    let mut kind = Kind::pick(rng);
+    // Reads go to bookmarks this client has seen stored, so every read has
+    // an answer to find; until there is one, read the health check instead.
+    if kind == Kind::Read && acknowledged.is_empty() {
+        kind = Kind::Health;
+    }
+    let tagged = |path: String| {
+        if !shared.tag_requests {
+            return path;
+        }
+        let separator = if path.contains('?') { '&' } else { '?' };
+        format!("{path}{separator}rid={rid}")
+    };
+    let request = match kind {
+        Kind::Write => Request::post_json(
+            tagged("/bookmarks".to_owned()),
+            json!({
+                "url": format!("https://example.com/load/{rid}"),
+                "title": format!("load {rid}"),
+            })
+            .to_string(),
+        ),
+        Kind::Read => {
+            let id = acknowledged[rng.below(acknowledged.len() as u64) as usize];
+            Request::get(tagged(format!("/bookmarks/{id}")))
+        }
+        Kind::Health => Request::get(tagged("/health".to_owned())),
+        Kind::Slow => {
+            let shortest = shared.slow_ms / 4;
+            let ms = shortest + rng.below(shared.slow_ms - shortest + 1);
+            Request::get(tagged(format!("/slow?ms={ms}")))
+        }
+    };
+    (kind, request)
+}
+
+fn stored_id(response: &Response) -> Option<i64> {
+    serde_json::from_slice::<serde_json::Value>(&response.body)
+        .ok()?
+        .get("id")?
+        .as_i64()
+}
+
+/// A small, seeded generator (xorshift64*), so a run's request mix can be
+/// repeated with `--seed`.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64, stream: u64) -> Rng {
+        // splitmix64 of the pair, so neighbouring clients get unrelated
+        // sequences and the state is never zero.
+        let mut z = seed ^ stream.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        Rng((z ^ (z >> 31)) | 1)
+    }
+
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % bound.max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(reused: bool, written_after: bool, ended_after: bool, failure: Failure) -> Attempt {
+        Attempt {
+            reused,
+            written_after_signal: written_after,
+            ended_after_signal: ended_after,
+            result: Err(failure),
+        }
+    }
+
+    const EOF: Failure = Failure::NoAnswer { reset: false };
+    const RESET: Failure = Failure::NoAnswer { reset: true };
+
+    #[test]
+    fn answers_are_ok_or_errors() {
+        let answered = |status| Attempt {
+            reused: false,
+            written_after_signal: true,
+            ended_after_signal: true,
+            result: Ok(Response {
+                status,
+                body: Vec::new(),
+                keep_alive: false,
+            }),
+        };
+        assert_eq!(classify(&answered(201)), Outcome::Ok);
+        assert_eq!(classify(&answered(503)), Outcome::Error);
+    }
+
+    #[test]
+    fn a_connection_dropped_with_no_shutdown_under_way_is_broken() {
+        for failure in [EOF, RESET, Failure::WriteFailed] {
+            assert_eq!(
+                classify(&attempt(true, false, false, failure)),
+                Outcome::Broken
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_read_and_then_dropped_is_broken() {
+        // Written before the signal, closed in order after it: step 1 dying
+        // with the request in its hands.
+        assert_eq!(classify(&attempt(true, false, true, EOF)), Outcome::Broken);
+        assert_eq!(classify(&attempt(false, false, true, EOF)), Outcome::Broken);
+        assert_eq!(
+            classify(&attempt(false, false, true, Failure::CutMidAnswer)),
+            Outcome::Broken
+        );
+    }
+
+    #[test]
+    fn the_keep_alive_race_is_unknown() {
+        // The server closed the idle connection as the request went out:
+        // it reset (request unread), or its FIN crossed a request written
+        // after the signal.
+        assert_eq!(
+            classify(&attempt(true, false, true, RESET)),
+            Outcome::Unknown
+        );
+        assert_eq!(classify(&attempt(true, true, true, EOF)), Outcome::Unknown);
+        assert_eq!(
+            classify(&attempt(true, true, true, Failure::WriteFailed)),
+            Outcome::Unknown
+        );
+    }
+
+    #[test]
+    fn a_new_connection_closed_unread_is_a_late_refusal() {
+        assert_eq!(
+            classify(&attempt(false, false, true, RESET)),
+            Outcome::Refused
+        );
+        assert_eq!(classify(&attempt(false, true, true, EOF)), Outcome::Refused);
+        assert_eq!(
+            classify(&attempt(false, true, true, Failure::Refused)),
+            Outcome::Refused
+        );
+    }
+
+    #[test]
+    fn the_generator_repeats_with_its_seed_and_stays_in_bounds() {
+        let draw = |seed| {
+            let mut rng = Rng::new(seed, 3);
+            (0..100).map(|_| rng.below(7)).collect::<Vec<_>>()
+        };
+        assert_eq!(draw(1), draw(1));
+        assert_ne!(draw(1), draw(2));
+        assert!(draw(1).iter().all(|&n| n < 7));
+    }
+}

@@ -1,0 +1,327 @@
+//! What a run found: the table, the database check, the verification
+//! against the server's request log, and the one-line summary that
+//! `scripts/figures.sh` collects.
+
+use std::{
+    collections::HashSet,
+    fmt::Write as _,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use rusqlite::OpenFlags;
+
+use crate::{
+    client::{ClientReport, Kind, Mode, Outcome, Verdict},
+    toolkit::{
+        launch::{Exit, LogLine, without_timestamp},
+        millis,
+    },
+};
+
+/// Counts of verdicts, by kind of request, connection mode and outcome.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tally {
+    counts: [[[u64; Outcome::ALL.len()]; Mode::ALL.len()]; Kind::ALL.len()],
+}
+
+impl Tally {
+    pub fn of(verdicts: &[Verdict]) -> Tally {
+        let mut tally = Tally::default();
+        for verdict in verdicts {
+            tally.counts[verdict.kind as usize][verdict.mode as usize][verdict.outcome as usize] +=
+                1;
+        }
+        tally
+    }
+
+    /// How many verdicts match all three filters (`None`: any).
+    pub fn count(&self, kind: Option<Kind>, mode: Option<Mode>, outcome: Option<Outcome>) -> u64 {
+        let mut total = 0;
+        for k in Kind::ALL
+            .into_iter()
+            .filter(|k| kind.is_none_or(|want| want == *k))
+        {
+            for m in Mode::ALL
+                .into_iter()
+                .filter(|m| mode.is_none_or(|want| want == *m))
+            {
+                for o in Outcome::ALL
+                    .into_iter()
+                    .filter(|o| outcome.is_none_or(|want| want == *o))
+                {
+                    total += self.counts[k as usize][m as usize][o as usize];
+                }
+            }
+        }
+        total
+    }
+}
+
+/// What the database file says after the exit.
+#[derive(Debug)]
+pub struct DatabaseCheck {
+    pub acknowledged: usize,
+    pub lost: usize,
+    /// Rows that no client saw acknowledged: writes that ran although the
+    /// client got no `201` (a broken or unknown request that committed).
+    pub unacknowledged_rows: usize,
+    pub integrity: String,
+}
+
+/// Opens the database the step left and looks for every acknowledged id.
+///
+/// Opened read-write, as the next start of the service would: a process
+/// killed without closing leaves its last commits in the write-ahead log,
+/// and opening the file is what brings them back.
+pub fn check_database(path: &Path, acknowledged: &[i64]) -> Result<DatabaseCheck, String> {
+    let fail = |err: rusqlite::Error| format!("database {}: {err}", path.display());
+    let conn = rusqlite::Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .map_err(fail)?;
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .map_err(fail)?;
+    let mut select = conn.prepare("SELECT id FROM bookmarks").map_err(fail)?;
+    let stored: HashSet<i64> = select
+        .query_map([], |row| row.get(0))
+        .map_err(fail)?
+        .collect::<Result<_, _>>()
+        .map_err(fail)?;
+    let lost = acknowledged
+        .iter()
+        .filter(|id| !stored.contains(id))
+        .count();
+    Ok(DatabaseCheck {
+        acknowledged: acknowledged.len(),
+        lost,
+        unacknowledged_rows: stored.len() - (acknowledged.len() - lost),
+        integrity,
+    })
+}
+
+/// The shutdown as the driver saw it.
+#[derive(Debug)]
+pub struct Shutdown {
+    pub signal: &'static str,
+    pub signal_at: Instant,
+    pub second_signal_at: Option<Instant>,
+    pub exit: Exit,
+    /// The exit limit passed and the tool had to SIGKILL the process.
+    pub killed_by_tool: bool,
+}
+
+impl Shutdown {
+    pub fn took(&self) -> Duration {
+        self.exit.at.saturating_duration_since(self.signal_at)
+    }
+
+    /// The `exit=` field: the status, or `hung` if the tool had to kill it.
+    pub fn exit_field(&self) -> String {
+        if self.killed_by_tool {
+            "hung".to_owned()
+        } else {
+            self.exit.describe()
+        }
+    }
+}
+
+/// How the verdicts compare with the server's request log.
+#[derive(Debug, Default)]
+pub struct Verification {
+    pub broken: (usize, usize),
+    pub unknown: (usize, usize),
+    pub late_refused: (usize, usize),
+}
+
+/// Matches each broken, unknown or late-refused request with the
+/// `started processing request` line the server logs (at `debug`) when a
+/// request reaches the application. Broken requests should all be there;
+/// unknown and late-refused ones should not.
+pub fn verify(verdicts: &[Verdict], logs: &[LogLine]) -> Verification {
+    let started: HashSet<u64> = logs
+        .iter()
+        .filter(|line| line.text.contains("started processing request"))
+        .filter_map(|line| {
+            let digits = line.text.split("rid=").nth(1)?;
+            let end = digits
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(digits.len());
+            digits[..end].parse().ok()
+        })
+        .collect();
+    let mut found = Verification::default();
+    for verdict in verdicts {
+        let slot = match verdict.outcome {
+            Outcome::Broken => &mut found.broken,
+            Outcome::Unknown => &mut found.unknown,
+            Outcome::Refused if verdict.connected => &mut found.late_refused,
+            _ => continue,
+        };
+        slot.0 += 1;
+        if started.contains(&verdict.rid) {
+            slot.1 += 1;
+        }
+    }
+    found
+}
+
+/// The settings a run was made with, for the report's first line.
+pub struct RunDescription<'a> {
+    pub step: &'a str,
+    pub clients: usize,
+    pub duration: Duration,
+    pub shutdown_timeout: &'a str,
+    pub second_signal: Option<Duration>,
+}
+
+/// The whole report: table, notes, and the summary line last.
+pub fn render(
+    run: &RunDescription<'_>,
+    clients: &[ClientReport],
+    shutdown: &Shutdown,
+    logs: &[LogLine],
+    database: &DatabaseCheck,
+    verification: Option<&Verification>,
+) -> String {
+    let verdicts: Vec<Verdict> = clients
+        .iter()
+        .flat_map(|client| client.verdicts.iter().copied())
+        .collect();
+    let tally = Tally::of(&verdicts);
+    let mut out = String::new();
+
+    let keep_alive = run.clients.div_ceil(2);
+    let _ = write!(
+        out,
+        "loadtest {}: {} clients ({} keep-alive, {} new connection per request) for {:?}, then {}",
+        run.step,
+        run.clients,
+        keep_alive,
+        run.clients - keep_alive,
+        run.duration,
+        shutdown.signal,
+    );
+    if let Some(delay) = run.second_signal {
+        let _ = write!(out, " and a second SIGTERM {delay:?} later");
+    }
+    let _ = writeln!(out, "; SHUTDOWN_TIMEOUT={}\n", run.shutdown_timeout);
+
+    let _ = writeln!(
+        out,
+        "{:<20} {:<15} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "request", "connection", "sent", "ok", "refused", "broken", "unknown", "errors"
+    );
+    let row = |out: &mut String, label: &str, mode_label: &str, kind, mode| {
+        let count = |outcome| tally.count(kind, mode, outcome);
+        let _ = writeln!(
+            out,
+            "{:<20} {:<15} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+            label,
+            mode_label,
+            count(None),
+            count(Some(Outcome::Ok)),
+            count(Some(Outcome::Refused)),
+            count(Some(Outcome::Broken)),
+            count(Some(Outcome::Unknown)),
+            count(Some(Outcome::Error)),
+        );
+    };
+    for kind in Kind::ALL {
+        for mode in Mode::ALL {
+            row(&mut out, kind.label(), mode.label(), Some(kind), Some(mode));
+        }
+    }
+    row(&mut out, "all", "", None, None);
+    out.push('\n');
+
+    let drained = verdicts.iter().filter(|verdict| verdict.drained).count();
+    let _ = writeln!(
+        out,
+        "in flight  {drained} requests in flight at the signal were answered after it (drained)"
+    );
+    let _ = writeln!(
+        out,
+        "exit       {} after {} ms{}",
+        shutdown.exit.describe(),
+        millis(shutdown.took()),
+        if shutdown.killed_by_tool {
+            " (still running at the exit limit: killed by loadtest)"
+        } else {
+            ""
+        }
+    );
+    if let Some(second) = shutdown.second_signal_at {
+        let _ = writeln!(
+            out,
+            "           second SIGTERM sent {} ms after the first",
+            millis(second.saturating_duration_since(shutdown.signal_at))
+        );
+    }
+    // The step's own account of its shutdown, without the per-request
+    // lines that --verify turns on.
+    for line in logs
+        .iter()
+        .filter(|line| line.at >= shutdown.signal_at || line.stderr)
+        .filter(|line| !line.text.contains("tower_http"))
+        .take(20)
+    {
+        let stream = if line.stderr { "stderr: " } else { "" };
+        let _ = writeln!(
+            out,
+            "  log {:>8} ms  {stream}{}",
+            format!(
+                "+{}",
+                millis(line.at.saturating_duration_since(shutdown.signal_at))
+            ),
+            without_timestamp(&line.text)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "writes     {} acknowledged, {} lost; {} rows no client saw acknowledged; integrity_check {}",
+        database.acknowledged, database.lost, database.unacknowledged_rows, database.integrity
+    );
+    let closed_before_reuse: u64 = clients.iter().map(|c| c.closed_before_reuse).sum();
+    let _ = writeln!(
+        out,
+        "reuse      {closed_before_reuse} idle keep-alive connections were seen closed before reuse (not counted as requests)"
+    );
+    let refused_early = verdicts
+        .iter()
+        .filter(|verdict| verdict.outcome == Outcome::Refused && !verdict.ended_after_signal)
+        .count();
+    if refused_early > 0 {
+        let _ = writeln!(
+            out,
+            "note       {refused_early} connections were refused before the signal"
+        );
+    }
+    if let Some(found) = verification {
+        let _ = writeln!(
+            out,
+            "verify     started by the server, per the request log: broken {}/{}, unknown {}/{}, refused after connecting {}/{}",
+            found.broken.1,
+            found.broken.0,
+            found.unknown.1,
+            found.unknown.0,
+            found.late_refused.1,
+            found.late_refused.0,
+        );
+    }
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "step={} sent={} ok={} refused={} broken={} unknown={} acked_writes={} lost_writes={} shutdown_ms={} exit={}",
+        run.step,
+        tally.count(None, None, None),
+        tally.count(None, None, Some(Outcome::Ok)),
+        tally.count(None, None, Some(Outcome::Refused)),
+        tally.count(None, None, Some(Outcome::Broken)),
+        tally.count(None, None, Some(Outcome::Unknown)),
+        database.acknowledged,
+        database.lost,
+        millis(shutdown.took()),
+        shutdown.exit_field(),
+    );
+    out
+}
