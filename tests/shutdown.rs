@@ -27,6 +27,12 @@ mod step2 {
     fn stuck_request_holds_the_drain() {
         checks::stuck_request_holds_the_drain("step2");
     }
+
+    /// So does a client that sent half a request line.
+    #[test]
+    fn half_request_holds_the_drain() {
+        checks::half_request_holds_the_drain("step2");
+    }
 }
 // ANCHOR_END: step2
 

@@ -1,0 +1,78 @@
+//! Lesson 3: give the drain a deadline.
+//!
+//! This is step 2, unchanged but for the `TODO` comments that mark where
+//! the new behaviour goes. The goal, hints and quiz are in
+//! `lessons/03-drain-deadline/README.md`.
+//!
+//! Run it with `cargo run --bin lesson3`; check it with
+//! `cargo test --test lessons lesson3 -- --ignored`.
+
+use std::process::ExitCode;
+
+use bookmarks::{Service, app, signals::ShutdownSignals};
+use tracing::{error, info};
+
+// ANCHOR: main
+#[tokio::main]
+async fn main() -> ExitCode {
+    let Service {
+        store,
+        listener,
+        addr,
+        ..
+    } = match Service::start().await {
+        Ok(service) => service,
+        Err(err) => return err.report(),
+    };
+    // ANCHOR: install
+    // Installed before `server starting`: from that line on, a signal is
+    // ours to handle rather than the end of the process.
+    let mut signals = match ShutdownSignals::install() {
+        Ok(signals) => signals,
+        Err(err) => return err.report(),
+    };
+    // ANCHOR_END: install
+
+    info!(%addr, "server starting");
+    // TODO: the drain needs a deadline, `config.shutdown_timeout`, counted
+    //       from the signal. Run the server in a task of its own
+    //       (`tokio::spawn`), with a `CancellationToken` as its shutdown
+    //       future, so that `main` itself waits for the signal and then
+    //       times the drain with `tokio::time::timeout`.
+    // TODO: wrap the listener in `bookmarks::cutoff::CutoffListener`, so
+    //       that the connections still open at the deadline can be closed.
+    // ANCHOR: serve
+    // `with_graceful_shutdown` takes a future; when it completes, axum stops
+    // accepting, lets each connection finish the request it is serving,
+    // and returns once the last connection has closed.
+    let drained = axum::serve(listener, app(store.clone()))
+        .with_graceful_shutdown(async move {
+            let signal = signals.recv().await;
+            info!(signal, "shutting down");
+        })
+        .await;
+    // ANCHOR_END: serve
+    if let Err(err) = drained {
+        error!(%err, "server failed");
+    }
+
+    // TODO: at the deadline, log `shutdown timed out`, cut the remaining
+    //       connections, wait for the server task to end, and exit 1 after
+    //       the cleanup below.
+    // ANCHOR: cleanup
+    // Only now, with no request left that could use it, close the database.
+    // This runs because `main` returned from `serve` instead of being killed.
+    let closed = store.close().await;
+    match &closed {
+        Ok(()) => info!("database closed"),
+        Err(err) => error!(%err, "closing the database failed"),
+    }
+    info!("server stopped");
+    // ANCHOR_END: cleanup
+    if closed.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+// ANCHOR_END: main

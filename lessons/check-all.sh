@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# For every lesson: run its check on the exercise as shipped (it must
+# fail), then on the reference step copied over the exercise (it must
+# pass), and restore the exercise. Prints one line per lesson and each
+# run's test summary; exits non-zero if any lesson misbehaves.
+#
+#   lessons/check-all.sh            # every lesson
+#   lessons/check-all.sh 3 4        # lessons 3 and 4
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+lessons=("$@")
+[ ${#lessons[@]} -gt 0 ] || lessons=(2 3 4 5 6)
+status=0
+
+for n in "${lessons[@]}"; do
+  dir=$(ls -d lessons/0"$n"-*/ 2>/dev/null | head -n 1)
+  [ -n "$dir" ] || { echo "lesson $n: no directory"; status=1; continue; }
+  exercise="${dir}exercise.rs"
+  backup=$(mktemp)
+  cp "$exercise" "$backup"
+  # Whatever happens below, the shipped exercise comes back.
+  trap 'cp "$backup" "$exercise"' EXIT
+
+  shipped=$(cargo test -q --test lessons "lesson$n" -- --ignored 2>&1 | grep -E '^test result')
+  cp "src/bin/step$n.rs" "$exercise"
+  reference=$(cargo test -q --test lessons "lesson$n" -- --ignored 2>&1 | grep -E '^test result')
+  cp "$backup" "$exercise"
+  trap - EXIT
+  rm -f "$backup"
+
+  verdict=ok
+  case "$shipped" in *FAILED*) ;; *) verdict="WRONG: the shipped exercise passes"; status=1 ;; esac
+  case "$reference" in *"result: ok"*) ;; *) verdict="WRONG: step$n fails the check"; status=1 ;; esac
+  echo "lesson $n: $verdict"
+  echo "  as shipped:        ${shipped:-no result}"
+  echo "  with step$n.rs:    ${reference:-no result}"
+done
+exit $status
