@@ -217,9 +217,11 @@ fn run(options: &Options) -> Result<String, String> {
     };
     let scratch = ScratchDir::new("loadtest")?;
     let database = scratch.path().join("bookmarks.db");
-    // Warnings from everything, plus the step's own `info` lines: that is
-    // where `server starting addr=…` and the shutdown story are.
-    let mut log_filter = format!("warn,{}=info", options.step);
+    // Warnings from everything, plus the `info` lines of the step and of
+    // the library: that is where `server starting addr=…` and the story of
+    // the shutdown are. Not one line per request: under load that would be
+    // most of the work.
+    let mut log_filter = format!("warn,{}=info,bookmarks=info", options.step);
     if options.verify {
         log_filter.push_str(",tower_http=debug");
     }

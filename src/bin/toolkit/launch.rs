@@ -134,16 +134,17 @@ impl Logs {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Waits until a line from index `from` on contains `needle`; `None` at
-    /// `until`, or once the process has closed both pipes without it.
-    fn wait_for(&self, needle: &str, from: usize, until: Instant) -> Option<LogLine> {
+    /// Waits until a line from index `from` on contains every one of
+    /// `needles`; `None` at `until`, or once the process has closed both
+    /// pipes without printing one.
+    fn wait_for(&self, needles: &[&str], from: usize, until: Instant) -> Option<LogLine> {
         let mut state = self.lock();
         loop {
             if let Some(line) = state
                 .lines
                 .iter()
                 .skip(from)
-                .find(|line| line.text.contains(needle))
+                .find(|line| needles.iter().all(|needle| line.text.contains(needle)))
             {
                 return Some(line.clone());
             }
@@ -261,7 +262,7 @@ impl Process {
         };
         let started = process
             .logs
-            .wait_for("server starting", 0, spawned + STARTUP_LIMIT);
+            .wait_for(&["server starting"], 0, spawned + STARTUP_LIMIT);
         let Some(line) = started else {
             process.kill();
             return Err(format!(
@@ -344,9 +345,10 @@ impl Process {
         self.logs.lock().lines.len()
     }
 
-    /// Waits for a line, from index `from` on, that contains `needle`.
-    pub fn wait_for_log(&self, needle: &str, from: usize, until: Instant) -> Option<LogLine> {
-        self.logs.wait_for(needle, from, until)
+    /// Waits for a line, from index `from` on, that contains all of
+    /// `needles`.
+    pub fn wait_for_log(&self, needles: &[&str], from: usize, until: Instant) -> Option<LogLine> {
+        self.logs.wait_for(needles, from, until)
     }
 
     /// The whole output, for an error message.

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Draws one shutdown timeline per step for the book:
+# book/src/timelines/stepN.svg, and beside it stepN.txt, the same run as the
+# tool printed it.
+#
+#   scripts/timelines.sh              # every step in src/bin
+#   scripts/timelines.sh step2 step3  # only these
+#
+# Each picture is one real run (`cargo run --release --bin timeline -- stepN
+# --svg …`), so the milliseconds differ a little from one drawing to the next.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ $# -gt 0 ]; then
+  steps=("$@")
+else
+  mapfile -t steps < <(ls src/bin | sed -nE 's/^(step[0-9]+)(\.rs)?$/\1/p' | sort -V)
+fi
+
+bins=(--bin timeline)
+for step in "${steps[@]}"; do bins+=(--bin "$step"); done
+cargo build --release --quiet "${bins[@]}"
+release="${CARGO_TARGET_DIR:-target}/release"
+
+mkdir -p book/src/timelines
+for step in "${steps[@]}"; do
+  svg="book/src/timelines/$step.svg"
+  {
+    echo "\$ cargo run --release --bin timeline -- $step --svg $svg"
+    "$release/timeline" "$step" --binary "$release/$step" --svg "$svg"
+  } > "book/src/timelines/$step.txt"
+  echo "$svg"
+done
