@@ -194,6 +194,7 @@ fn half_request_in_flight(server: &Server) -> TcpStream {
     half
 }
 
+// ANCHOR: half_request_holds_the_drain
 /// Step 2: a client that sent half a request line holds the drain as long
 /// as it keeps the connection open.
 pub fn half_request_holds_the_drain(bin: &str) {
@@ -209,6 +210,7 @@ pub fn half_request_holds_the_drain(bin: &str) {
         "step 2 has no deadline: it must still be draining"
     );
 }
+// ANCHOR_END: half_request_holds_the_drain
 
 /// Steps 3+: a client that sent half a request line cannot hold the
 /// process beyond the deadline.

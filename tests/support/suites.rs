@@ -7,6 +7,7 @@
 
 #![allow(unused_macros)] // each test crate binds only the suites it needs
 
+// ANCHOR: abrupt_suite
 /// Step 1's claim: a signal kills it mid-request.
 macro_rules! abrupt_suite {
     ($bin:literal $(, #[$attr:meta])*) => {
@@ -23,7 +24,9 @@ macro_rules! abrupt_suite {
         }
     };
 }
+// ANCHOR_END: abrupt_suite
 
+// ANCHOR: drain_suite
 /// The drain every step from 2 on keeps.
 macro_rules! drain_suite {
     ($bin:literal $(, #[$attr:meta])*) => {
@@ -52,7 +55,9 @@ macro_rules! drain_suite {
         }
     };
 }
+// ANCHOR_END: drain_suite
 
+// ANCHOR: deadline_suite
 /// The deadline every step from 3 on keeps.
 macro_rules! deadline_suite {
     ($bin:literal $(, #[$attr:meta])*) => {
@@ -75,7 +80,9 @@ macro_rules! deadline_suite {
         }
     };
 }
+// ANCHOR_END: deadline_suite
 
+// ANCHOR: force_suite
 /// The second-signal escape every step from 4 on keeps.
 macro_rules! force_suite {
     ($bin:literal $(, #[$attr:meta])*) => {
@@ -92,6 +99,7 @@ macro_rules! force_suite {
         }
     };
 }
+// ANCHOR_END: force_suite
 
 /// Background work shut down in order, from step 5 on.
 macro_rules! background_suite {
