@@ -13,11 +13,13 @@
 //! free port with a database of its own, and learns the port from the
 //! `server starting addr=…` line. Then it runs concurrent clients against
 //! it: half keep one connection alive for request after request, half open
-//! a new connection for each; they read (`GET /bookmarks/{id}`,
-//! `GET /health`, `GET /slow?ms=…`) and write (`POST /bookmarks`). After
-//! `--duration` it sends SIGTERM in the middle of all that, waits for the
-//! exit, and opens the database to look for every write a client saw
-//! answered with `201`.
+//! a new connection for each. A quarter of them send only slow requests
+//! (`GET /slow?ms=…`), so that some are always in flight at the signal;
+//! the rest read (`GET /bookmarks/{id}`, `GET /health`) and write
+//! (`POST /bookmarks`) as fast as the server answers. After `--duration`
+//! it sends SIGTERM in the middle of all that, waits for the exit, and
+//! opens the database to look for every write a client saw answered with
+//! `201`.
 //!
 //! Each request ends in one column of the table: `ok`, `errors` (another
 //! status), `refused` (the server never took it), `broken` (the server took
@@ -26,7 +28,7 @@
 //! `scripts/figures.sh`:
 //!
 //! ```not_rust
-//! step=step2 sent=8123 ok=8115 refused=8 broken=0 unknown=0 acked_writes=3240 lost_writes=0 shutdown_ms=212.4 exit=0
+//! step=step4 sent=31247 ok=31237 refused=8 broken=0 unknown=2 acked_writes=15645 lost_writes=0 shutdown_ms=266.8 exit=0
 //! ```
 //!
 //! All traffic goes to 127.0.0.1. Every loop is bounded in count and time,
@@ -59,8 +61,9 @@ usage: loadtest STEP [options]
 
   STEP                   the step to stop under load: step1, step2, …
                          (built with `cargo build --release --bin STEP`)
-  --clients N            concurrent clients, half of them keep-alive (default 8;
-                         0 measures an idle server)
+  --clients N            concurrent clients (default 8; 0 measures an idle
+                         server): half keep-alive; clients 0 and 1, and every
+                         eighth pair after, send only slow requests
   --duration D           how long the load runs before the signal (default 2s)
   --slow-ms N            the longest GET /slow?ms=… (default 300)
   --shutdown-timeout D   SHUTDOWN_TIMEOUT for the step (default 5s)

@@ -128,9 +128,13 @@ impl Shutdown {
 /// How the verdicts compare with the server's request log.
 #[derive(Debug, Default)]
 pub struct Verification {
+    /// (verdicts, of which the server had started)
     pub broken: (usize, usize),
     pub unknown: (usize, usize),
     pub late_refused: (usize, usize),
+    /// Verdicts the log contradicts: a broken request the server never
+    /// started, or an unknown or refused one it did.
+    pub doubtful: Vec<Verdict>,
 }
 
 /// Matches each broken, unknown or late-refused request with the
@@ -158,8 +162,12 @@ pub fn verify(verdicts: &[Verdict], logs: &[LogLine]) -> Verification {
             _ => continue,
         };
         slot.0 += 1;
-        if started.contains(&verdict.rid) {
+        let was_started = started.contains(&verdict.rid);
+        if was_started {
             slot.1 += 1;
+        }
+        if was_started != (verdict.outcome == Outcome::Broken) {
+            found.doubtful.push(*verdict);
         }
     }
     found
@@ -307,6 +315,27 @@ pub fn render(
             found.late_refused.1,
             found.late_refused.0,
         );
+        for verdict in found.doubtful.iter().take(10) {
+            let _ = writeln!(
+                out,
+                "  doubtful rid={} {} ({} client, {}): {}, written {} the signal → {:?}",
+                verdict.rid,
+                verdict.kind.label(),
+                verdict.mode.label(),
+                if verdict.reused {
+                    "reused connection"
+                } else {
+                    "first request on its connection"
+                },
+                verdict.seen,
+                if verdict.written_after_signal {
+                    "after"
+                } else {
+                    "before"
+                },
+                verdict.outcome,
+            );
+        }
     }
     out.push('\n');
     let _ = writeln!(

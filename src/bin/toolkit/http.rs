@@ -11,7 +11,8 @@
 use std::{
     io::{self, Read, Write},
     net::{SocketAddr, TcpStream},
-    time::Duration,
+    thread,
+    time::{Duration, Instant},
 };
 
 /// How long a connect may take on the loopback interface before we call it
@@ -92,7 +93,9 @@ pub enum Failure {
     WriteFailed,
     /// The connection ended before one byte of the answer came back.
     /// `reset` tells a reset (RST), which the kernel sends when a socket is
-    /// closed with bytes nobody read, from an orderly close (FIN).
+    /// closed with bytes nobody read, from an orderly close (FIN) alone;
+    /// see [`Connection::reset_follows`] for a reset that comes just after
+    /// the orderly close.
     NoAnswer { reset: bool },
     /// Part of an answer came back, then the connection ended.
     CutMidAnswer,
@@ -224,6 +227,31 @@ impl Connection {
                 });
             }
             received.extend_from_slice(&chunk[..read]);
+        }
+    }
+
+    /// After an orderly close that brought no answer: whether a reset
+    /// follows within `limit`.
+    ///
+    /// A server that closes a connection politely, with shutdown(2) and
+    /// then close(2), sends FIN first; if our request still sat unread in
+    /// its socket, the close(2) then sends RST. The client reads the FIN as
+    /// an ordinary end of stream, and only the error the reset leaves on the
+    /// socket (`SO_ERROR`) tells the two apart. The kernel sends that reset
+    /// at once; `limit` only covers a server thread descheduled between its
+    /// two calls. A server that read the request and then died or dropped
+    /// it sends no reset, and the whole `limit` passes.
+    pub fn reset_follows(&self, limit: Duration) -> bool {
+        let until = Instant::now() + limit;
+        loop {
+            match self.stream.take_error() {
+                Ok(None) => {}
+                Ok(Some(_)) | Err(_) => return true,
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -445,6 +473,35 @@ mod tests {
             connection.read_response(),
             Err(Failure::NoAnswer { reset: true })
         );
+    }
+
+    /// A polite close (FIN) over a request nobody read is followed by a
+    /// reset; a close after reading it is not.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_reset_after_the_orderly_close_tells_an_unread_request() {
+        use std::net::Shutdown;
+
+        for read_it in [false, true] {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let mut connection = Connection::open(addr, Duration::from_secs(5)).unwrap();
+            connection.write(&Request::get("/health"), true).unwrap();
+            let (mut accepted, _) = listener.accept().unwrap();
+            if read_it {
+                // The request is one small segment: one read takes it all.
+                let mut buf = [0; 4096];
+                let _ = accepted.read(&mut buf).unwrap();
+            }
+            accepted.shutdown(Shutdown::Write).unwrap();
+            assert_eq!(
+                connection.read_response(),
+                Err(Failure::NoAnswer { reset: false })
+            );
+            drop(accepted);
+            let limit = Duration::from_millis(if read_it { 50 } else { 2000 });
+            assert_eq!(connection.reset_follows(limit), !read_it, "read: {read_it}");
+        }
     }
 
     #[test]
