@@ -29,6 +29,7 @@ fn assert_drain_signal(signal: &str, file: &str) {
     );
 }
 
+// ANCHOR: docker
 #[test]
 fn dockerfile_runs_step6_as_pid_1_within_dockers_grace_period() {
     let file = read("deploy/Dockerfile");
@@ -59,7 +60,9 @@ fn dockerfile_runs_step6_as_pid_1_within_dockers_grace_period() {
         "{delay:?} + {timeout:?}"
     );
 }
+// ANCHOR_END: docker
 
+// ANCHOR: kubernetes
 #[test]
 fn kubernetes_grace_period_exceeds_delay_plus_timeout() {
     let file = read("deploy/kubernetes.yaml");
@@ -91,7 +94,9 @@ fn kubernetes_grace_period_exceeds_delay_plus_timeout() {
     assert!(file.contains("path: /ready"), "readiness probe on /ready");
     assert!(file.contains("path: /health"), "liveness probe on /health");
 }
+// ANCHOR_END: kubernetes
 
+// ANCHOR: systemd
 #[test]
 fn systemd_stop_timeout_exceeds_delay_plus_timeout() {
     let file = read("deploy/bookmarks.service");
@@ -108,3 +113,4 @@ fn systemd_stop_timeout_exceeds_delay_plus_timeout() {
     );
     assert!(value_after(&file, "ExecStart=").unwrap().ends_with("step6"));
 }
+// ANCHOR_END: systemd

@@ -47,6 +47,7 @@ fn init_process(server: &Server) -> Pid {
     Pid::from_raw(pid)
 }
 
+// ANCHOR: step1_as_pid_1
 /// Step 1 as PID 1 ignores SIGTERM and SIGINT: `docker stop` would wait
 /// out its grace period and then SIGKILL it.
 #[test]
@@ -76,7 +77,9 @@ fn step1_as_pid_1_ignores_sigterm() {
     let status = server.expect_exit(Duration::from_secs(5));
     assert!(!status.success());
 }
+// ANCHOR_END: step1_as_pid_1
 
+// ANCHOR: step6_as_pid_1
 /// Step 6 as PID 1 handles SIGTERM: it drains and exits 0.
 #[test]
 fn step6_as_pid_1_shuts_down_cleanly() {
@@ -93,3 +96,4 @@ fn step6_as_pid_1_shuts_down_cleanly() {
     assert_exit_code(status, 0);
     assert!(server.logs().last().unwrap().contains("server stopped"));
 }
+// ANCHOR_END: step6_as_pid_1
