@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Writes book/src/diffs/stepN.diff: what changed from src/bin/step(N-1).rs
+# to src/bin/stepN.rs, as `diff -u` prints it. The chapters include these
+# files; `cargo test --test book` fails when one no longer matches the code.
+#
+# Lines holding `ANCHOR:` or `ANCHOR_END:` markers are left out on both
+# sides: they only mark code for the book, and mdBook hides them too.
+#
+# Run from anywhere: book/gen-diffs.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=book/src/diffs
+mkdir -p "$out"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+strip_anchors() {
+    grep -v -E 'ANCHOR(_END)?:[[:space:]]*[A-Za-z0-9_-]+' "$1" || true
+}
+
+for file in src/bin/step*.rs; do
+    n=${file#src/bin/step}
+    n=${n%.rs}
+    case $n in '' | *[!0-9]*) continue ;; esac
+    prev=src/bin/step$((n - 1)).rs
+    [ -f "$prev" ] || continue
+    strip_anchors "$prev" >"$tmp/old"
+    strip_anchors "$file" >"$tmp/new"
+    # diff exits 1 when the files differ, which is the point here.
+    status=0
+    diff -u --label "a/$prev" --label "b/$file" "$tmp/old" "$tmp/new" \
+        >"$out/step$n.diff" || status=$?
+    if [ "$status" -gt 1 ]; then
+        echo "diff failed for $prev -> $file" >&2
+        exit "$status"
+    fi
+    echo "$out/step$n.diff: $prev -> $file"
+done
