@@ -181,7 +181,7 @@ pub fn deadline_starts_at_the_signal(bin: &str) {
 }
 // ANCHOR_END: deadline_starts_at_the_signal
 
-// ANCHOR: half_request_does_not_outlive_deadline
+// ANCHOR: half_request_in_flight
 /// Sends half a request line on one connection and returns it once the
 /// server is serving it: a full request on a second connection, accepted
 /// after the first, has been answered.
@@ -193,6 +193,7 @@ fn half_request_in_flight(server: &Server) -> TcpStream {
     );
     half
 }
+// ANCHOR_END: half_request_in_flight
 
 // ANCHOR: half_request_holds_the_drain
 /// Step 2: a client that sent half a request line holds the drain as long
@@ -212,6 +213,7 @@ pub fn half_request_holds_the_drain(bin: &str) {
 }
 // ANCHOR_END: half_request_holds_the_drain
 
+// ANCHOR: half_request_does_not_outlive_deadline
 /// Steps 3+: a client that sent half a request line cannot hold the
 /// process beyond the deadline.
 pub fn half_request_does_not_outlive_deadline(bin: &str) {
@@ -227,7 +229,9 @@ pub fn half_request_does_not_outlive_deadline(bin: &str) {
     assert!(took >= Duration::from_millis(500), "exited after {took:?}");
     println!("half request: exit {took:?} after SIGTERM, deadline 500ms");
 }
+// ANCHOR_END: half_request_does_not_outlive_deadline
 
+// ANCHOR: second_signal_does_not_force
 /// Step 3: a second signal is caught and ignored; only the deadline ends
 /// the drain.
 pub fn second_signal_does_not_force(bin: &str) {
@@ -306,6 +310,7 @@ pub fn acknowledged_writes_survive(bin: &str) {
 
 // Step 5 on: background work, buffered writes, shutdown in order.
 
+// ANCHOR: create_bookmarks
 /// Adds `n` bookmarks through the API and returns their ids.
 #[track_caller]
 pub fn create_bookmarks(server: &Server, n: usize) -> Vec<i64> {
@@ -321,7 +326,9 @@ pub fn create_bookmarks(server: &Server, n: usize) -> Vec<i64> {
         })
         .collect()
 }
+// ANCHOR_END: create_bookmarks
 
+// ANCHOR: stored_visits
 /// The total in `visit_counts` for `id`, read after the server exited.
 pub fn stored_visits(db_path: &Path, id: i64) -> i64 {
     let conn = rusqlite::Connection::open(db_path).expect("open the database");
@@ -332,7 +339,9 @@ pub fn stored_visits(db_path: &Path, id: i64) -> i64 {
     )
     .expect("visit_counts")
 }
+// ANCHOR_END: stored_visits
 
+// ANCHOR: assert_units_whole
 /// Asserts that the link checker's history holds only whole units: every
 /// unit has exactly the links it says, and no link belongs to a unit that
 /// was never committed. Returns the number of units.
@@ -359,7 +368,9 @@ pub fn assert_units_whole(db_path: &Path) -> i64 {
     conn.query_row("SELECT COUNT(*) FROM check_units", [], |row| row.get(0))
         .unwrap()
 }
+// ANCHOR_END: assert_units_whole
 
+// ANCHOR: buffered_visits_are_flushed
 /// Visits answered just before SIGTERM are in the database after exit,
 /// although the periodic flush would not have come for an hour.
 pub fn buffered_visits_are_flushed(bin: &str) {
@@ -380,7 +391,9 @@ pub fn buffered_visits_are_flushed(bin: &str) {
     assert_eq!(stored_visits(&server.db_path, id), 25);
     assert!(server.has_log("visits flushed visits=25"));
 }
+// ANCHOR_END: buffered_visits_are_flushed
 
+// ANCHOR: steady_visits_are_not_lost
 /// Under a steady stream of visits, every visit answered with 302 before
 /// the exit is in the database: none is lost at SIGTERM.
 pub fn steady_visits_are_not_lost(bin: &str) {
@@ -429,7 +442,9 @@ pub fn steady_visits_are_not_lost(bin: &str) {
     assert!(stored <= sent, "{stored} stored, only {sent} sent");
     println!("steady visits: {answered} answered, {stored} stored, {sent} sent");
 }
+// ANCHOR_END: steady_visits_are_not_lost
 
+// ANCHOR: unit_in_progress_is_committed_whole
 /// A link-check unit in progress at the signal is finished and committed
 /// whole before the process exits; no unit is ever half-written.
 pub fn unit_in_progress_is_committed_whole(bin: &str) {
@@ -477,7 +492,9 @@ pub fn unit_in_progress_is_committed_whole(bin: &str) {
         "the last unit was committed after the signal"
     );
 }
+// ANCHOR_END: unit_in_progress_is_committed_whole
 
+// ANCHOR: stuck_worker_is_cut_at_deadline
 /// A worker that cannot stop in time (a unit longer than the deadline) is
 /// cut off at the deadline: exit 1, the unit leaves no trace, and the
 /// buffer is flushed and the database closed all the same.
@@ -519,7 +536,9 @@ pub fn stuck_worker_is_cut_at_deadline(bin: &str) {
     assert_eq!(stored_visits(&server.db_path, id), 1);
     println!("stuck worker: exit {took:?} after SIGTERM, deadline 500ms");
 }
+// ANCHOR_END: stuck_worker_is_cut_at_deadline
 
+// ANCHOR: phases_in_order_and_log_file_complete
 /// Shutdown runs its phases in order, each logged, and the log file's last
 /// line is `server stopped`.
 pub fn phases_in_order_and_log_file_complete(bin: &str) {
@@ -561,9 +580,11 @@ pub fn phases_in_order_and_log_file_complete(bin: &str) {
         "LOG_FILE has the whole run"
     );
 }
+// ANCHOR_END: phases_in_order_and_log_file_complete
 
 // Step 6 on: readiness, a pre-stop delay, streams that end with the drain.
 
+// ANCHOR: ready_flips_while_serving_through_the_delay
 /// During `SHUTDOWN_DELAY` the server says 503 on `/ready` yet accepts new
 /// connections and serves everything else; after it, connections are
 /// refused and the drain runs as before.
@@ -603,7 +624,9 @@ pub fn ready_flips_while_serving_through_the_delay(bin: &str) {
         "served the whole delay"
     );
 }
+// ANCHOR_END: ready_flips_while_serving_through_the_delay
 
+// ANCHOR: event_stream_ends_with_the_drain
 /// An open `/events` stream gets its bookmark events, then a `shutdown`
 /// event and its end when the drain begins, and does not hold the exit
 /// until the deadline.
@@ -667,7 +690,9 @@ pub fn event_stream_ends_with_the_drain(bin: &str) {
         took.saturating_sub(Duration::from_millis(300))
     );
 }
+// ANCHOR_END: event_stream_ends_with_the_drain
 
+// ANCHOR: second_signal_during_delay_forces_exit
 /// A second signal during the delay forces the exit at once.
 pub fn second_signal_during_delay_forces_exit(bin: &str) {
     let mut server = Launch::new(bin).env("SHUTDOWN_DELAY", "30s").start();
@@ -692,3 +717,4 @@ pub fn second_signal_during_delay_forces_exit(bin: &str) {
     .map(|needle| line_index(&logs, needle));
     assert!(order.is_sorted(), "log lines out of order: {logs:#?}");
 }
+// ANCHOR_END: second_signal_during_delay_forces_exit

@@ -101,6 +101,7 @@ macro_rules! force_suite {
 }
 // ANCHOR_END: force_suite
 
+// ANCHOR: background_suite
 /// Background work shut down in order, from step 5 on.
 macro_rules! background_suite {
     ($bin:literal $(, #[$attr:meta])*) => {
@@ -135,7 +136,9 @@ macro_rules! background_suite {
         }
     };
 }
+// ANCHOR_END: background_suite
 
+// ANCHOR: production_suite
 /// Readiness, the pre-stop delay and streams, from step 6 on.
 macro_rules! production_suite {
     ($bin:literal $(, #[$attr:meta])*) => {
@@ -158,3 +161,4 @@ macro_rules! production_suite {
         }
     };
 }
+// ANCHOR_END: production_suite
