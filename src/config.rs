@@ -91,15 +91,15 @@ impl Config {
             shutdown_timeout: parse(
                 &lookup,
                 "SHUTDOWN_TIMEOUT",
-                "a duration such as 500ms, 2s or 1m",
-                |v| humantime::parse_duration(v).ok(),
+                "a duration such as 500ms, 2s or 1m, at most 24h",
+                duration,
             )?
             .unwrap_or(defaults.shutdown_timeout),
             shutdown_delay: parse(
                 &lookup,
                 "SHUTDOWN_DELAY",
-                "a duration such as 0s, 5s or 1m",
-                |v| humantime::parse_duration(v).ok(),
+                "a duration such as 0s, 5s or 1m, at most 24h",
+                duration,
             )?
             .unwrap_or(defaults.shutdown_delay),
         })
@@ -146,12 +146,8 @@ impl BackgroundConfig {
             parse(
                 &lookup,
                 variable,
-                "a duration such as 500ms, 2s or 1m",
-                |v| {
-                    humantime::parse_duration(v)
-                        .ok()
-                        .filter(|d| !nonzero || !d.is_zero())
-                },
+                "a duration such as 500ms, 2s or 1m, at most 24h",
+                |v| duration(v).filter(|d| !nonzero || !d.is_zero()),
             )
         };
         Ok(BackgroundConfig {
@@ -164,6 +160,18 @@ impl BackgroundConfig {
             })?,
         })
     }
+}
+
+/// The longest duration any setting takes. Beyond it a typo (`10000h`)
+/// is likelier than intent, and far enough beyond it, adding the duration
+/// to the clock would overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A duration as people write them (`500ms`, `2s`, `1m`), up to a day.
+fn duration(text: &str) -> Option<Duration> {
+    humantime::parse_duration(text)
+        .ok()
+        .filter(|d| *d <= MAX_DURATION)
 }
 
 fn parse<T>(
@@ -249,6 +257,8 @@ mod tests {
             ("DATABASE_URL", ""),
             ("SHUTDOWN_TIMEOUT", "soon"),
             ("SHUTDOWN_DELAY", "later"),
+            ("SHUTDOWN_TIMEOUT", "500000000000y"),
+            ("SHUTDOWN_DELAY", "25h"),
         ] {
             let err = config(&[(variable, value)]).unwrap_err();
             assert_eq!(err.variable, variable);

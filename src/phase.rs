@@ -2,12 +2,15 @@
 //! within one deadline shared by all phases, and a second signal ends any
 //! of them at once.
 
-use std::future::Future;
+use std::{future::Future, time::Duration};
 
 use tokio::time::Instant;
 use tracing::warn;
 
 use crate::signals::ShutdownSignals;
+
+/// How long a phase that starts after the deadline still gets.
+pub const LAST_CHANCE: Duration = Duration::from_millis(50);
 
 // ANCHOR: phase
 /// How one phase of the shutdown ended.
@@ -20,6 +23,11 @@ pub enum Ending {
 
 /// Waits for `work` until it finishes, the shared deadline passes, or a
 /// second signal arrives, and logs the last two.
+///
+/// A phase that starts after the deadline (the drain before it used the
+/// whole budget) still gets [`LAST_CHANCE`]: work that was just told to
+/// stop needs a moment to be scheduled and notice, and timing it out
+/// unpolled would report as stuck a worker that was about to finish.
 pub async fn phase(
     name: &'static str,
     work: impl Future,
@@ -27,7 +35,7 @@ pub async fn phase(
     signals: &mut ShutdownSignals,
 ) -> Ending {
     tokio::select! {
-        finished = tokio::time::timeout_at(deadline, work) => match finished {
+        finished = tokio::time::timeout_at(deadline.max(Instant::now() + LAST_CHANCE), work) => match finished {
             Ok(_) => Ending::Finished,
             Err(_elapsed) => {
                 warn!(phase = name, "shutdown timed out");

@@ -18,11 +18,12 @@ pub fn init() -> Result<(), StartupError> {
 /// As [`init`], and with `log_file` the logs also go to that file.
 ///
 /// The file is written by a background thread (tracing-appender's
-/// non-blocking writer), so a slow disk never stalls a request. The price:
-/// lines wait in a queue until that thread writes them. The returned guard
-/// is the only way to wait for the queue to empty: dropping it flushes what
-/// is queued. `std::process::exit` runs no destructors, so a process that
-/// ends that way loses its last lines, `server stopped` among them.
+/// non-blocking writer), so a slow disk does not stall a request. The
+/// price: lines wait in a queue until that thread writes them. Dropping
+/// the returned guard tells the thread to write what is queued and waits
+/// for it (for up to a second); it is the only way to make sure the last
+/// lines reach the file. `std::process::exit` runs no destructors, so a
+/// process that ends that way loses them, `server stopped` among them.
 pub fn init_with_file(log_file: Option<&Path>) -> Result<Option<WorkerGuard>, StartupError> {
     let filter = || match std::env::var("RUST_LOG") {
         Ok(directives) => EnvFilter::try_new(&directives)
@@ -43,7 +44,12 @@ pub fn init_with_file(log_file: Option<&Path>) -> Result<Option<WorkerGuard>, St
                 .map_err(|err| {
                     StartupError(format!("cannot open LOG_FILE={:?}: {err}", path.display()))
                 })?;
-            let (writer, guard) = tracing_appender::non_blocking(file);
+            // Not lossy: with a full queue a log call waits rather than
+            // drop the line. Losing lines is what this writer is here to
+            // show how to avoid.
+            let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .lossy(false)
+                .finish(file);
             let layer = tracing_subscriber::fmt::layer()
                 .with_ansi(false)
                 .with_writer(writer)

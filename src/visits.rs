@@ -58,39 +58,50 @@ impl VisitBuffer {
 
     // ANCHOR: flush
     /// Writes every buffered visit in one transaction and returns how many
-    /// it wrote. If the write fails the counts go back into the buffer, so
-    /// a later flush can try again: a failed flush loses nothing.
+    /// it wrote.
+    ///
+    /// The buffer is emptied inside the blocking call, while it holds the
+    /// connection, and refilled there if the write fails. So a failed flush
+    /// loses nothing, and neither does one whose caller gives up waiting
+    /// (a task aborted at the deadline): the blocking call runs to its end
+    /// either way. And since readers of the count hold the connection too
+    /// (see [`VisitBuffer::total`]), no reader sees a batch in neither place.
     pub async fn flush(&self, store: &Store) -> Result<u64, StoreError> {
-        let batch = std::mem::take(&mut *self.lock());
-        if batch.is_empty() {
-            return Ok(0);
-        }
-        let written = batch.clone();
-        let result = store
+        let buffer = self.clone();
+        store
             .call(move |conn| {
-                let tx = conn.transaction()?;
-                {
-                    let mut add = tx.prepare_cached(
-                        "INSERT INTO visit_counts (bookmark_id, visits) VALUES (?1, ?2)
-                         ON CONFLICT (bookmark_id) DO UPDATE SET visits = visits + excluded.visits",
-                    )?;
-                    for (id, count) in &written {
-                        add.execute(params![id, *count as i64])?;
+                let batch = std::mem::take(&mut *buffer.lock());
+                let written = write_batch(conn, &batch);
+                if written.is_err() {
+                    let mut pending = buffer.lock();
+                    for (id, count) in batch {
+                        *pending.entry(id).or_default() += count;
                     }
                 }
-                tx.commit()?;
-                Ok(written.values().sum())
+                written
             })
-            .await;
-        if result.is_err() {
-            let mut pending = self.lock();
-            for (id, count) in batch {
-                *pending.entry(id).or_default() += count;
-            }
-        }
-        result
+            .await
     }
     // ANCHOR_END: flush
+
+    /// Visits of `id`, written and buffered, read while holding the
+    /// connection so that a flush cannot move a batch in between.
+    pub async fn total(&self, store: &Store, id: i64) -> Result<u64, StoreError> {
+        let buffer = self.clone();
+        store
+            .call(move |conn| {
+                let stored: i64 = conn
+                    .query_row(
+                        "SELECT visits FROM visit_counts WHERE bookmark_id = ?1",
+                        [id],
+                        |row| row.get(0),
+                    )
+                    .optional()?
+                    .unwrap_or(0);
+                Ok(stored as u64 + buffer.pending(id))
+            })
+            .await
+    }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, u64>> {
         // Counters stay valid even if a thread panicked while holding them.
@@ -98,6 +109,28 @@ impl VisitBuffer {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Adds `batch` to the stored counts in one transaction.
+fn write_batch(
+    conn: &mut rusqlite::Connection,
+    batch: &HashMap<i64, u64>,
+) -> rusqlite::Result<u64> {
+    if batch.is_empty() {
+        return Ok(0);
+    }
+    let tx = conn.transaction()?;
+    {
+        let mut add = tx.prepare_cached(
+            "INSERT INTO visit_counts (bookmark_id, visits) VALUES (?1, ?2)
+             ON CONFLICT (bookmark_id) DO UPDATE SET visits = visits + excluded.visits",
+        )?;
+        for (id, count) in batch {
+            add.execute(params![id, *count as i64])?;
+        }
+    }
+    tx.commit()?;
+    Ok(batch.values().sum())
 }
 
 /// Creates step 5's table, next to the bookmarks.
@@ -183,19 +216,7 @@ async fn get_bookmark_with_visits(
         .get(id)
         .await?
         .ok_or_else(|| ApiError::not_found(id))?;
-    let stored = state
-        .store
-        .call(move |conn| {
-            conn.query_row(
-                "SELECT visits FROM visit_counts WHERE bookmark_id = ?1",
-                [id],
-                |row| row.get::<_, i64>(0),
-            )
-            .optional()
-        })
-        .await?
-        .unwrap_or(0);
-    let visits = stored as u64 + state.visits.pending(id);
+    let visits = state.visits.total(&state.store, id).await?;
     Ok(Json(BookmarkWithVisits { bookmark, visits }))
 }
 

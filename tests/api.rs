@@ -232,6 +232,7 @@ fn real_server_stays_healthy_after_bad_input() {
     let limit = Duration::from_secs(5);
     let raw = |request: &str| {
         let mut stream = TcpStream::connect(server.addr()).unwrap();
+        stream.set_read_timeout(Some(limit)).unwrap();
         stream.write_all(request.as_bytes()).unwrap();
         let mut answer = String::new();
         std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();

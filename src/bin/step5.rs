@@ -8,8 +8,8 @@
 //!
 //! Each of those holds something that a careless exit loses: visits in the
 //! buffer, a unit half checked, log lines in the writer's queue. So shutdown
-//! runs in a fixed order, each phase logged, all within one deadline
-//! counted from the signal:
+//! runs in a fixed order, each phase logged, the first two within one
+//! deadline counted from the signal:
 //!
 //! 1. drain requests (nothing new can be counted after this);
 //! 2. stop the workers: cancel, then wait;
@@ -18,7 +18,10 @@
 //! 5. flush the logs.
 //!
 //! A second signal forces the exit as in step 4, and a worker that outlives
-//! the deadline is cut off; the flush and the close still happen.
+//! the deadline is cut off; the flush and the close still happen. Those
+//! two are SQLite calls that cannot be interrupted safely, so neither the
+//! deadline nor a signal cuts them short: SQLite's busy timeout (5 s)
+//! bounds each.
 //!
 //! Run with
 //!

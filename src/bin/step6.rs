@@ -140,7 +140,9 @@ async fn main() -> ExitCode {
             Ending::Forced
         }
     };
-    info!("shutting down");
+    if delayed == Ending::Finished {
+        info!("shutting down");
+    }
     // ANCHOR_END: delay
     // ANCHOR: order
     // One budget for the drain and what follows, counted from the end of
