@@ -423,6 +423,13 @@ fn links_between_chapters_resolve() {
                 chapter.text.clone()
             } else if file.ends_with(".md") {
                 let path = normalize(&chapter.dir().join(file));
+                if !path.starts_with(book_src()) {
+                    problems.push(format!(
+                        "{at}: links to {target}, outside book/src; mdBook renders only \
+                         book/src, so the built book would have a dead link"
+                    ));
+                    continue;
+                }
                 match fs::read_to_string(&path) {
                     Ok(text) => text,
                     Err(_) => {
