@@ -12,7 +12,10 @@
 #
 # Every step binary in src/bin is measured (step1, step2, … and any later
 # one). They are built once and copied aside first, so that a rebuild
-# during the measurement cannot change what is measured.
+# during the measurement cannot change what is measured, under another
+# name, so that a `kill "$(pgrep -x step2)"` typed in another terminal
+# cannot stop a measured process. A run that fails is reported and left
+# out of the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,7 +55,7 @@ release="${CARGO_TARGET_DIR:-target}/release"
 frozen=$(mktemp -d)
 trap 'rm -rf "$frozen"' EXIT
 cp "$release/loadtest" "$frozen/"
-for step in "${steps[@]}"; do cp "$release/$step" "$frozen/"; done
+for step in "${steps[@]}"; do cp "$release/$step" "$frozen/$step-measured"; done
 
 if $idle; then
   command_line="scripts/idle-exit.sh --runs $runs"
@@ -66,17 +69,23 @@ summaries="$frozen/summaries.txt"
 : > "$summaries"
 if $book; then mkdir -p book/src/figures; fi
 
+failed=0
 for step in "${steps[@]}"; do
   for run in $(seq 1 "$runs"); do
     # A different request mix each run (--seed), the same for every step.
-    output=$("$frozen/loadtest" "$step" --binary "$frozen/$step" --seed "$run" "${loadtest_args[@]}")
+    if ! output=$("$frozen/loadtest" "$step" --binary "$frozen/$step-measured" \
+      --seed "$run" "${loadtest_args[@]}"); then
+      echo "$step run $run/$runs: loadtest failed (its message is above); left out" >&2
+      failed=$((failed + 1))
+      continue
+    fi
     summary=$(tail -n 1 <<<"$output")
     echo "$summary" >> "$summaries"
     echo "$step run $run/$runs: $summary" >&2
     # One whole report per step, for the book: the first run's.
     if $book && ! $idle && [ "$run" = 1 ]; then
       {
-        echo "\$ cargo run --release --bin loadtest -- $step ${loadtest_args[*]}"
+        echo "\$ cargo run --release --bin loadtest -- $step${loadtest_args[*]:+ ${loadtest_args[*]}}"
         echo "$output"
       } > "book/src/figures/loadtest-$step.txt"
     fi
@@ -110,14 +119,14 @@ table=$(awk -v fields="${fields[*]}" '
   END {
     nf = split(fields, names, " ")
     printf "%-6s %4s", "step", "runs"
-    for (f = 1; f <= nf; f++) printf "  %-20s", names[f]
+    for (f = 1; f <= nf; f++) printf "  %-22s", names[f]
     printf "  %s\n", "exit"
     for (s = 1; s <= steps; s++) {
       step = order[s]
       printf "%-6s %4d", step, runs[step]
       for (f = 1; f <= nf; f++) {
         m = median(values[step, names[f]])
-        printf "  %-20s", fmt(m) " (" fmt(lo) "-" fmt(hi) ")"
+        printf "  %-22s", fmt(m) " (" fmt(lo) "-" fmt(hi) ")"
       }
       n = split(exit_list[step], statuses, " ")
       line = ""
@@ -131,9 +140,28 @@ report=$(
   echo "\$ $command_line"
   echo "# $what, $runs runs per step; $(date -u +%Y-%m-%d), $machine"
   echo "$table"
+  if [ "$failed" -gt 0 ]; then echo "# $failed runs failed and are left out"; fi
 )
 echo "$report"
 if $book; then
   echo "$report" > "book/src/figures/$name.txt"
   { echo "\$ $command_line  # every run's summary line"; cat "$summaries"; } > "book/src/figures/$name-runs.txt"
 fi
+
+# The book also shows the tool's other modes once each: the verdicts
+# checked against the request log, a second signal, and SIGKILL.
+if $book && ! $idle; then
+  extra() {
+    local file=$1 step=$2
+    shift 2
+    {
+      echo "\$ cargo run --release --bin loadtest -- $step $*"
+      "$frozen/loadtest" "$step" --binary "$frozen/$step-measured" "$@"
+    } > "book/src/figures/$file.txt" || echo "figures.sh: $file failed" >&2
+  }
+  extra verify-step1 step1 --verify
+  extra verify-step2 step2 --verify
+  extra second-signal-step4 step4 --second-signal 50ms
+  extra kill-step4 step4 --kill
+fi
+[ "$failed" -eq 0 ]

@@ -22,12 +22,18 @@ for step in "${steps[@]}"; do bins+=(--bin "$step"); done
 cargo build --release --quiet "${bins[@]}"
 release="${CARGO_TARGET_DIR:-target}/release"
 
+# Copies under another name: a `kill "$(pgrep -x step3)"` typed in another
+# terminal cannot reach the process being drawn.
+copies=$(mktemp -d)
+trap 'rm -rf "$copies"' EXIT
+for step in "${steps[@]}"; do cp "$release/$step" "$copies/$step-drawn"; done
+
 mkdir -p book/src/timelines
 for step in "${steps[@]}"; do
   svg="book/src/timelines/$step.svg"
   {
     echo "\$ cargo run --release --bin timeline -- $step --svg $svg"
-    "$release/timeline" "$step" --binary "$release/$step" --svg "$svg"
+    "$release/timeline" "$step" --binary "$copies/$step-drawn" --svg "$svg"
   } > "book/src/timelines/$step.txt"
   echo "$svg"
 done

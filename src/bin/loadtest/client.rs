@@ -158,6 +158,7 @@ pub struct Attempt {
     pub written_after_signal: bool,
     /// The signal flag was up when the attempt ended.
     pub ended_after_signal: bool,
+    pub ended_at: Instant,
     pub result: Result<Response, Failure>,
 }
 
@@ -237,6 +238,8 @@ pub struct Verdict {
     pub ended_after_signal: bool,
     /// In flight when the signal came, and answered after it.
     pub drained: bool,
+    /// When the client saw the request end.
+    pub ended_at: Instant,
 }
 
 /// Everything one client saw.
@@ -290,6 +293,7 @@ pub fn run(index: usize, shared: &Shared) -> ClientReport {
             drained: outcome == Outcome::Ok
                 && !attempt.written_after_signal
                 && attempt.ended_after_signal,
+            ended_at: attempt.ended_at,
         });
         if outcome == Outcome::Refused {
             // Nothing listens any more. A real client would go to another
@@ -328,6 +332,7 @@ fn exchange(
                     reused,
                     written_after_signal: after,
                     ended_after_signal: after,
+                    ended_at: Instant::now(),
                     result: Err(failure),
                 };
             }
@@ -340,6 +345,7 @@ fn exchange(
     // must not count against the server.
     let written_after_signal = shared.signalled();
     let mut result = written.and_then(|()| open.read_response());
+    let ended_at = Instant::now();
     let ended_after_signal = shared.signalled();
     if result == Err(Failure::NoAnswer { reset: false }) && open.reset_follows(RESET_WAIT) {
         result = Err(Failure::NoAnswer { reset: true });
@@ -352,6 +358,7 @@ fn exchange(
         reused,
         written_after_signal,
         ended_after_signal,
+        ended_at,
         result,
     }
 }
@@ -452,6 +459,7 @@ mod tests {
             reused,
             written_after_signal: written_after,
             ended_after_signal: ended_after,
+            ended_at: Instant::now(),
             result: Err(failure),
         }
     }
@@ -465,6 +473,7 @@ mod tests {
             reused: false,
             written_after_signal: true,
             ended_after_signal: true,
+            ended_at: Instant::now(),
             result: Ok(Response {
                 status,
                 body: Vec::new(),

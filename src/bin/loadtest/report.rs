@@ -245,18 +245,34 @@ pub fn render(
     let drained = verdicts.iter().filter(|verdict| verdict.drained).count();
     let _ = writeln!(
         out,
-        "in flight  {drained} requests in flight at the signal were answered after it (drained)"
+        "in flight  {drained} requests in flight when the signal was sent were answered after it"
     );
+    // The last answer marks the end of the drain; what comes after it, up
+    // to the exit, is the step's cleanup (closing the database, mostly).
+    let last_answer = verdicts
+        .iter()
+        .filter(|verdict| verdict.outcome == Outcome::Ok)
+        .map(|verdict| verdict.ended_at)
+        .max()
+        .filter(|at| *at > shutdown.signal_at)
+        .map(|at| {
+            format!(
+                "; last answer {} ms after the signal",
+                millis(at - shutdown.signal_at)
+            )
+        })
+        .unwrap_or_default();
     let _ = writeln!(
         out,
-        "exit       {} after {} ms{}",
+        "exit       {} after {} ms{}{}",
         shutdown.exit.describe(),
         millis(shutdown.took()),
         if shutdown.killed_by_tool {
             " (still running at the exit limit: killed by loadtest)"
         } else {
             ""
-        }
+        },
+        last_answer
     );
     if let Some(second) = shutdown.second_signal_at {
         let _ = writeln!(
