@@ -189,5 +189,14 @@ fn each_lesson_has_a_readme_with_its_check_and_quiz() {
                 "lessons/{dir}/README.md lacks {marker}"
             );
         }
+        let include = format!("{{{{#include ../../lessons/{dir}/README.md:quiz}}}}");
+        let chapter = std::fs::read_dir("book/src")
+            .unwrap()
+            .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default())
+            .any(|text| text.contains(&include) && text.contains(&check));
+        assert!(
+            chapter,
+            "no chapter shows lesson {n}'s quiz and check: {include}"
+        );
     }
 }
