@@ -109,12 +109,22 @@ impl Store {
     pub async fn insert(&self, url: String, title: String) -> Result<Bookmark, StoreError> {
         let bookmark = self
             .call(move |conn| {
-                conn.query_row(
+                let mut insert = conn.prepare_cached(
                     "INSERT INTO bookmarks (url, title) VALUES (?1, ?2)
                      RETURNING id, url, title, created_at",
-                    params![url, title],
-                    row_to_bookmark,
-                )
+                )?;
+                let mut rows = insert.query(params![url, title])?;
+                let bookmark = match rows.next()? {
+                    Some(row) => row_to_bookmark(row)?,
+                    None => return Err(rusqlite::Error::QueryReturnedNoRows),
+                };
+                // Step the statement to its end. SQLite finishes the write,
+                // and runs its automatic checkpoint of the write-ahead log,
+                // only when the statement completes; stopped at the first
+                // row (as `query_row` does), the log grows without bound and
+                // all the checkpointing waits for `close`.
+                while rows.next()?.is_some() {}
+                Ok(bookmark)
             })
             .await?;
         // No listener is the usual case, and not an error.

@@ -55,8 +55,9 @@ async fn main() -> ExitCode {
     };
 
     // ANCHOR: workers
-    // One token tells every worker to stop taking new work; one tracker
-    // knows every worker, so shutdown can wait for all of them at once.
+    // One token tells every worker to stop taking new work (cancelled when
+    // the drain starts); one tracker knows every worker, so shutdown can
+    // wait for all of them at once.
     let stop_workers = CancellationToken::new();
     let workers = TaskTracker::new();
     let visits = VisitBuffer::new();
@@ -104,7 +105,11 @@ async fn main() -> ExitCode {
     let deadline = Instant::now() + config.shutdown_timeout;
 
     // 1. Drain requests. After this no handler can add to the visit buffer.
+    // The workers are told now to take no new work: a unit of work begun
+    // during the drain would only make the shutdown longer. The one in
+    // hand finishes while the requests do.
     drain.cancel();
+    stop_workers.cancel();
     let drained = phase("requests", &mut server, deadline, &mut signals).await;
     if drained == Ending::Finished {
         info!("requests drained");
@@ -113,10 +118,9 @@ async fn main() -> ExitCode {
         let _ = server.await;
     }
 
-    // 2. Stop the workers: ask, then wait, unless a second signal already
-    // said not to wait for anything.
+    // 2. Stop the workers: they were asked at the start of the drain; now
+    // wait for them, unless a second signal already said not to wait.
     info!("stopping workers");
-    stop_workers.cancel();
     let stopped = match drained {
         Ending::Forced => Ending::Forced,
         _ => phase("workers", workers.wait(), deadline, &mut signals).await,

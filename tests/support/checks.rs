@@ -477,7 +477,9 @@ pub fn unit_in_progress_is_committed_whole(bin: &str) {
         .env("CHECK_INTERVAL", "50ms")
         .env("CHECK_DELAY", "30ms")
         .start();
-    create_bookmarks(&server, 25);
+    // Five units of ten: a checker that ignored its token would go on
+    // starting units after the signal.
+    create_bookmarks(&server, 45);
     // The second unit of a pass: the first is committed, this one is in
     // its 300 ms of checking when the signal comes.
     server.wait_for_log("link check unit committed", Duration::from_secs(10));
@@ -506,10 +508,16 @@ pub fn unit_in_progress_is_committed_whole(bin: &str) {
     let started = logs.iter().filter(|l| l.contains("unit started")).count();
     let committed = logs.iter().filter(|l| l.contains("unit committed")).count();
     assert_eq!(started, committed, "every unit started was finished");
+    // The unit in hand may have been fetched just as the signal came; no
+    // other may start after it.
     let signal_at = line_index(&logs, "shutting down");
+    let late = logs[signal_at..]
+        .iter()
+        .filter(|l| l.contains("unit started"))
+        .count();
     assert!(
-        !logs[signal_at..].iter().any(|l| l.contains("unit started")),
-        "no unit started after the signal: {logs:#?}"
+        late <= 1,
+        "{late} units started after the signal: {logs:#?}"
     );
     assert_eq!(assert_units_whole(&server.db_path), committed as i64);
     assert!(
