@@ -63,15 +63,16 @@ pub fn drain_completes_in_flight_request(bin: &str, signal: Signal) {
         "exited after {took:?}, before the request could have finished"
     );
     let logs = server.logs();
-    let order = [
-        "server starting",
-        "shutting down",
-        "finished processing request",
-        "database closed",
-        "server stopped",
-    ]
-    .map(|needle| line_index(&logs, needle));
-    assert!(order.is_sorted(), "log lines out of order: {logs:#?}");
+    assert_logged_in_order(
+        &logs,
+        &[
+            "server starting",
+            "shutting down",
+            "finished processing request",
+            "database closed",
+            "server stopped",
+        ],
+    );
     assert!(
         logs.last().unwrap().contains("server stopped"),
         "`server stopped` is the last line"
@@ -149,14 +150,15 @@ pub fn deadline_ends_a_stuck_request(bin: &str) {
     let answer = request.join().unwrap();
     assert!(answer.is_err(), "the stuck request was cut: {answer:?}");
     let logs = server.logs();
-    let order = [
-        "shutting down",
-        "shutdown timed out",
-        "database closed",
-        "server stopped",
-    ]
-    .map(|needle| line_index(&logs, needle));
-    assert!(order.is_sorted(), "log lines out of order: {logs:#?}");
+    assert_logged_in_order(
+        &logs,
+        &[
+            "shutting down",
+            "shutdown timed out",
+            "database closed",
+            "server stopped",
+        ],
+    );
     println!("stuck request: exit {took:?} after SIGTERM, deadline 500ms");
 }
 // ANCHOR_END: deadline_ends_a_stuck_request
@@ -271,14 +273,15 @@ pub fn second_signal_forces_exit(bin: &str, second: Signal) {
         "the stuck request was cut"
     );
     let logs = server.logs();
-    let order = [
-        "shutting down",
-        "forced shutdown",
-        "database closed",
-        "server stopped",
-    ]
-    .map(|needle| line_index(&logs, needle));
-    assert!(order.is_sorted(), "log lines out of order: {logs:#?}");
+    assert_logged_in_order(
+        &logs,
+        &[
+            "shutting down",
+            "forced shutdown",
+            "database closed",
+            "server stopped",
+        ],
+    );
     println!("second {second}: exit {took:?} after it");
 }
 // ANCHOR_END: second_signal_forces_exit
@@ -558,16 +561,17 @@ pub fn stuck_worker_is_cut_at_deadline(bin: &str) {
     assert_exit_code(status, 1);
     assert!(took >= Duration::from_millis(500), "exited after {took:?}");
     let logs = server.logs();
-    let order = [
-        "requests drained",
-        "stopping workers",
-        "phase=\"workers\"",
-        "visits flushed visits=1",
-        "database closed",
-        "server stopped",
-    ]
-    .map(|needle| line_index(&logs, needle));
-    assert!(order.is_sorted(), "log lines out of order: {logs:#?}");
+    let order = assert_logged_in_order(
+        &logs,
+        &[
+            "requests drained",
+            "stopping workers",
+            "phase=\"workers\"",
+            "visits flushed visits=1",
+            "database closed",
+            "server stopped",
+        ],
+    );
     assert!(logs[order[2]].contains("shutdown timed out"));
     assert_eq!(assert_units_whole(&server.db_path), 0, "no unit committed");
     assert_eq!(stored_visits(&server.db_path, id), 1);
@@ -598,18 +602,19 @@ pub fn phases_in_order_and_log_file_complete(bin: &str) {
 
     assert_exit_code(status, 0);
     let logs = server.logs();
-    let order = [
-        "server starting",
-        "shutting down",
-        "requests drained",
-        "stopping workers",
-        "workers stopped",
-        "visits flushed visits=1",
-        "database closed",
-        "server stopped",
-    ]
-    .map(|needle| line_index(&logs, needle));
-    assert!(order.is_sorted(), "phases out of order: {logs:#?}");
+    assert_logged_in_order(
+        &logs,
+        &[
+            "server starting",
+            "shutting down",
+            "requests drained",
+            "stopping workers",
+            "workers stopped",
+            "visits flushed visits=1",
+            "database closed",
+            "server stopped",
+        ],
+    );
     let file = std::fs::read_to_string(log_file.path()).unwrap();
     let last = file.lines().last().unwrap_or_default();
     assert!(
@@ -749,13 +754,14 @@ pub fn second_signal_during_delay_forces_exit(bin: &str) {
         sent.elapsed()
     );
     let logs = server.logs();
-    let order = [
-        "not ready",
-        "forced shutdown",
-        "database closed",
-        "server stopped",
-    ]
-    .map(|needle| line_index(&logs, needle));
-    assert!(order.is_sorted(), "log lines out of order: {logs:#?}");
+    assert_logged_in_order(
+        &logs,
+        &[
+            "not ready",
+            "forced shutdown",
+            "database closed",
+            "server stopped",
+        ],
+    );
 }
 // ANCHOR_END: second_signal_during_delay_forces_exit

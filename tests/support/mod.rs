@@ -14,7 +14,7 @@ pub mod suites;
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{SocketAddr, TcpStream},
-    os::unix::process::ExitStatusExt,
+    os::unix::process::{CommandExt, ExitStatusExt},
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
     sync::{Arc, Condvar, Mutex},
@@ -127,6 +127,26 @@ impl Launch {
     /// Spawns the child and returns as soon as it is running, without
     /// waiting for `server starting` (for tests of start-up failures).
     pub fn spawn(mut self) -> Server {
+        // A test run that a non-interactive shell started in the background
+        // (as CI scripts may) inherits SIGINT ignored, and so would every
+        // child: step 1, which has no handler, would then survive Ctrl+C.
+        // Start each child with the default signal dispositions and nothing
+        // blocked, as a shell starts a foreground job.
+        // SAFETY: between fork and exec only async-signal-safe calls are
+        // allowed; signal(2) and sigprocmask(2) are.
+        unsafe {
+            self.command.pre_exec(|| {
+                for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGQUIT] {
+                    nix::sys::signal::signal(signal, nix::sys::signal::SigHandler::SigDfl)?;
+                }
+                nix::sys::signal::sigprocmask(
+                    nix::sys::signal::SigmaskHow::SIG_SETMASK,
+                    Some(&nix::sys::signal::SigSet::empty()),
+                    None,
+                )?;
+                Ok(())
+            });
+        }
         let started = Instant::now();
         let mut child = self
             .command
@@ -461,6 +481,18 @@ pub fn stored_ids(db_path: &Path) -> Vec<i64> {
         .unwrap()
 }
 // ANCHOR_END: stored_ids
+
+/// Asserts that each needle is in the logs, each after the one before, and
+/// returns the index of the line where each was found.
+#[track_caller]
+pub fn assert_logged_in_order<const N: usize>(logs: &[String], needles: &[&str; N]) -> [usize; N] {
+    let order = needles.map(|needle| line_index(logs, needle));
+    assert!(
+        order.is_sorted(),
+        "log lines out of order, expected {needles:?}: {logs:#?}"
+    );
+    order
+}
 
 /// The index of the first log line containing `needle`.
 #[track_caller]
