@@ -368,11 +368,11 @@ fn heading_ids(text: &str) -> BTreeSet<String> {
             continue;
         }
         let title = title.trim();
-        if let Some(start) = title.rfind("{#") {
-            if let Some(id) = title[start + 2..].strip_suffix('}') {
-                ids.insert(id.to_owned());
-                continue;
-            }
+        if let Some(start) = title.rfind("{#")
+            && let Some(id) = title[start + 2..].strip_suffix('}')
+        {
+            ids.insert(id.to_owned());
+            continue;
         }
         let mut id = String::new();
         let mut chars = title.chars().peekable();
@@ -457,13 +457,13 @@ fn links_between_chapters_resolve() {
                 }
                 continue;
             };
-            if let Some(fragment) = fragment {
-                if !heading_ids(&text).contains(fragment) {
-                    problems.push(format!(
-                        "{at}: links to {target}, but {} has no heading with id `{fragment}`",
-                        if file.is_empty() { &chapter.name } else { file }
-                    ));
-                }
+            if let Some(fragment) = fragment
+                && !heading_ids(&text).contains(fragment)
+            {
+                problems.push(format!(
+                    "{at}: links to {target}, but {} has no heading with id `{fragment}`",
+                    if file.is_empty() { &chapter.name } else { file }
+                ));
             }
         }
     }

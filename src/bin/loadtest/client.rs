@@ -106,7 +106,7 @@ impl Mode {
     pub const ALL: [Mode; 2] = [Mode::KeepAlive, Mode::NewConnection];
 
     pub fn of_client(index: usize) -> Mode {
-        if index % 2 == 0 {
+        if index.is_multiple_of(2) {
             Mode::KeepAlive
         } else {
             Mode::NewConnection
@@ -270,12 +270,11 @@ pub fn run(index: usize, shared: &Shared) -> ClientReport {
         }
         let attempt = exchange(&mut connection, mode, &request, shared, &mut report);
         let outcome = classify(&attempt);
-        if let (Kind::Write, Ok(response)) = (kind, &attempt.result) {
-            if response.status == 201 {
-                if let Some(id) = stored_id(response) {
-                    report.acknowledged.push(id);
-                }
-            }
+        if let (Kind::Write, Ok(response)) = (kind, &attempt.result)
+            && response.status == 201
+            && let Some(id) = stored_id(response)
+        {
+            report.acknowledged.push(id);
         }
         report.verdicts.push(Verdict {
             kind,

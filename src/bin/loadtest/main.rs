@@ -326,12 +326,12 @@ fn stop_under_load(
     let signal_at = process.signal(signal)?;
 
     let mut second_signal_at = None;
-    if let Some(delay) = options.second_signal {
-        if process.wait_exit(signal_at + delay, FINE_POLL).is_none() {
-            // It may exit between the look and the kill(2); then there is
-            // simply no second signal to send.
-            second_signal_at = process.signal(Signal::SIGTERM).ok();
-        }
+    if let Some(delay) = options.second_signal
+        && process.wait_exit(signal_at + delay, FINE_POLL).is_none()
+    {
+        // It may exit between the look and the kill(2); then there is
+        // simply no second signal to send.
+        second_signal_at = process.signal(Signal::SIGTERM).ok();
     }
 
     let (exit, killed_by_tool) = match process.wait_exit(signal_at + options.exit_limit, FINE_POLL)

@@ -309,11 +309,10 @@ fn run(step: &str, binary: Option<PathBuf>, svg_path: Option<PathBuf>) -> Result
             && process
                 .wait_exit(signal_at + SECOND_SIGNAL_AFTER, FINE_POLL)
                 .is_none()
+            && let Ok(at) = process.signal(Signal::SIGTERM)
         {
-            if let Ok(at) = process.signal(Signal::SIGTERM) {
-                record.note(at, "second SIGTERM sent");
-                signals.push((at, "second SIGTERM".to_owned()));
-            }
+            record.note(at, "second SIGTERM sent");
+            signals.push((at, "second SIGTERM".to_owned()));
         }
         let (exit, exit_label) = match process.wait_exit(signal_at + GIVE_UP_AFTER, FINE_POLL) {
             Some(exit) => (exit, describe_exit(&exit.describe())),

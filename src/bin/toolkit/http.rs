@@ -198,11 +198,11 @@ impl Connection {
                     return Err(Failure::Malformed("head too long".to_owned()));
                 }
             }
-            if let Some((head, start)) = &head {
-                if let Some(body) = head.complete_body(&received[*start..], false)? {
-                    self.answered += 1;
-                    return Ok(head.response(body));
-                }
+            if let Some((head, start)) = &head
+                && let Some(body) = head.complete_body(&received[*start..], false)?
+            {
+                self.answered += 1;
+                return Ok(head.response(body));
             }
             let read = match self.stream.read(&mut chunk) {
                 Ok(read) => read,
@@ -214,11 +214,11 @@ impl Connection {
             if read == 0 {
                 // The server closed its side. Only an answer whose length is
                 // "until the end" is whole now.
-                if let Some((head, start)) = &head {
-                    if let Some(body) = head.complete_body(&received[*start..], true)? {
-                        self.answered += 1;
-                        return Ok(head.response(body));
-                    }
+                if let Some((head, start)) = &head
+                    && let Some(body) = head.complete_body(&received[*start..], true)?
+                {
+                    self.answered += 1;
+                    return Ok(head.response(body));
                 }
                 return Err(if received.is_empty() {
                     Failure::NoAnswer { reset: false }
