@@ -9,10 +9,10 @@ use tracing::warn;
 
 use crate::signals::ShutdownSignals;
 
+// ANCHOR: phase
 /// How long a phase that starts after the deadline still gets.
 pub const LAST_CHANCE: Duration = Duration::from_millis(50);
 
-// ANCHOR: phase
 /// How one phase of the shutdown ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {

@@ -95,11 +95,13 @@ async fn main() -> ExitCode {
 
     // ANCHOR: cleanup
     // TODO: shut down in order, within one deadline counted from the
-    //       signal (`bookmarks::phase::phase` waits for one phase): drain
-    //       requests, log `requests drained`; log `stopping workers`, cancel
-    //       them and wait, log `workers stopped` (abort them if the deadline
-    //       passes first); flush the visit buffer, log `visits flushed`;
-    //       close the database; log `server stopped`; drop the log guard.
+    //       signal (`bookmarks::phase::phase` waits for one phase): cancel
+    //       the workers' token as the drain starts, so they take no new
+    //       work; drain requests, log `requests drained`; log `stopping
+    //       workers`, wait for them, log `workers stopped` (abort them if
+    //       the deadline passes first); flush the visit buffer, log `visits
+    //       flushed`; close the database; log `server stopped`; drop the
+    //       log guard.
     // Whatever the drain did, the database is closed: a timed-out drain is
     // no reason to skip the one step that makes the file consistent.
     let closed = store.close().await;

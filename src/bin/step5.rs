@@ -11,8 +11,9 @@
 //! runs in a fixed order, each phase logged, the first two within one
 //! deadline counted from the signal:
 //!
-//! 1. drain requests (nothing new can be counted after this);
-//! 2. stop the workers: cancel, then wait;
+//! 1. drain requests (nothing new can be counted after this), and tell
+//!    the workers to take no new work;
+//! 2. stop the workers: wait for the work in hand;
 //! 3. flush the visit buffer (the last write);
 //! 4. close the database;
 //! 5. flush the logs.

@@ -502,11 +502,15 @@ pub fn unit_in_progress_is_committed_whole(bin: &str) {
         assert!(Instant::now() < deadline, "no second unit started");
         thread::sleep(Duration::from_millis(2));
     }
+    // A drain long enough for three more units: a worker told to stop
+    // only after the drain would start them.
+    let request = in_flight(&server, "/slow?ms=1200", Duration::from_secs(10));
 
     server.signal(Signal::SIGTERM);
     let status = server.expect_exit(Duration::from_secs(5));
 
     assert_exit_code(status, 0);
+    assert_eq!(request.join().unwrap().map(|(status, _)| status), Ok(200));
     let logs = server.logs();
     let started = logs.iter().filter(|l| l.contains("unit started")).count();
     let committed = logs.iter().filter(|l| l.contains("unit committed")).count();
