@@ -63,8 +63,10 @@ else
   command_line="scripts/figures.sh --runs $runs"
 fi
 [ ${#loadtest_args[@]} -gt 0 ] && ! $idle && command_line+=" -- ${loadtest_args[*]}"
-cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)
-machine="$(uname -sm), $(nproc) cores${cpu:+ ($cpu)}"
+# awk stops at the first match itself: `sed | head` under pipefail could
+# die of SIGPIPE on a machine with many cores.
+cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
+machine="$(uname -sm), $(getconf _NPROCESSORS_ONLN) cores${cpu:+ ($cpu)}"
 summaries="$frozen/summaries.txt"
 : > "$summaries"
 if $book; then mkdir -p book/src/figures; fi
@@ -154,10 +156,17 @@ if $book && ! $idle; then
   extra() {
     local file=$1 step=$2
     shift 2
-    {
+    # Written aside and moved into place only whole: a failed run leaves
+    # the book's file as it was.
+    if {
       echo "\$ cargo run --release --bin loadtest -- $step $*"
       "$frozen/loadtest" "$step" --binary "$frozen/$step-measured" "$@"
-    } > "book/src/figures/$file.txt" || echo "figures.sh: $file failed" >&2
+    } > "book/src/figures/$file.txt.new"; then
+      mv "book/src/figures/$file.txt.new" "book/src/figures/$file.txt"
+    else
+      rm -f "book/src/figures/$file.txt.new"
+      echo "figures.sh: $file failed; book/src/figures/$file.txt left as it was" >&2
+    fi
   }
   extra verify-step1 step1 --verify
   extra verify-step2 step2 --verify

@@ -31,9 +31,13 @@ for step in "${steps[@]}"; do cp "$release/$step" "$copies/$step-drawn"; done
 mkdir -p book/src/timelines
 for step in "${steps[@]}"; do
   svg="book/src/timelines/$step.svg"
+  # The text is written aside and moved into place only whole (set -e
+  # stops the script on a failure, leaving the book's file as it was); the
+  # tool writes the picture itself, once the run is over.
   {
     echo "\$ cargo run --release --bin timeline -- $step --svg $svg"
     "$release/timeline" "$step" --binary "$copies/$step-drawn" --svg "$svg"
-  } > "book/src/timelines/$step.txt"
+  } > "book/src/timelines/$step.txt.new"
+  mv "book/src/timelines/$step.txt.new" "book/src/timelines/$step.txt"
   echo "$svg"
 done

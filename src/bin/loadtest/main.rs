@@ -242,7 +242,11 @@ fn run(options: &Options) -> Result<String, String> {
         addr: process.addr,
         signalled: AtomicBool::new(false),
         stop: AtomicBool::new(false),
-        hard_stop: load_started + options.duration + options.exit_limit + Duration::from_secs(5),
+        hard_stop: load_started
+            + options.duration
+            + options.second_signal.unwrap_or_default()
+            + options.exit_limit
+            + Duration::from_secs(5),
         seed: options.seed,
         slow_ms: options.slow_ms,
         tag_requests: options.verify,
@@ -258,13 +262,21 @@ fn run(options: &Options) -> Result<String, String> {
         // Whatever happened, the clients stop now; each is also bounded by
         // its socket timeouts and `hard_stop`.
         shared.stop.store(true, Ordering::SeqCst);
-        let clients: Vec<ClientReport> = handles
+        // A client that panicked took its counts with it: the figures of
+        // this run would be short, so the run fails instead.
+        let clients: Result<Vec<ClientReport>, String> = handles
             .into_iter()
-            .map(|handle| handle.join().unwrap_or_default())
+            .enumerate()
+            .map(|(index, handle)| {
+                handle
+                    .join()
+                    .map_err(|_| format!("client {index} panicked; its counts are lost"))
+            })
             .collect();
         (clients, shutdown)
     });
     let shutdown = shutdown?;
+    let clients = clients?;
 
     let acknowledged: Vec<i64> = clients
         .iter()
@@ -334,16 +346,19 @@ fn stop_under_load(
         second_signal_at = process.signal(Signal::SIGTERM).ok();
     }
 
-    let (exit, killed_by_tool) = match process.wait_exit(signal_at + options.exit_limit, FINE_POLL)
-    {
-        Some(exit) => (exit, false),
-        None => {
-            let exit = process
-                .kill()
-                .ok_or_else(|| format!("{} could not be killed", options.step))?;
-            (exit, true)
-        }
-    };
+    // The exit limit counts from the last signal sent: a second signal
+    // starts a shutdown of its own.
+    let exit_limit_from = second_signal_at.unwrap_or(signal_at);
+    let (exit, killed_by_tool) =
+        match process.wait_exit(exit_limit_from + options.exit_limit, FINE_POLL) {
+            Some(exit) => (exit, false),
+            None => {
+                let exit = process
+                    .kill()
+                    .ok_or_else(|| format!("{} could not be killed", options.step))?;
+                (exit, true)
+            }
+        };
     Ok(Shutdown {
         signal: signal.as_str(),
         signal_at,

@@ -367,11 +367,15 @@ fn decode_chunked(mut bytes: &[u8]) -> Result<Option<Vec<u8>>, Failure> {
             let ended = bytes.starts_with(b"\r\n") || find(bytes, b"\r\n\r\n").is_some();
             return Ok(ended.then_some(body));
         }
-        if bytes.len() < size + 2 {
+        // A size near usize::MAX is a broken server, not a reason to panic.
+        let with_crlf = size
+            .checked_add(2)
+            .ok_or_else(|| Failure::Malformed(format!("chunk size {size_line:?}")))?;
+        if bytes.len() < with_crlf {
             return Ok(None);
         }
         body.extend_from_slice(&bytes[..size]);
-        bytes = &bytes[size + 2..];
+        bytes = &bytes[with_crlf..];
     }
 }
 
