@@ -209,7 +209,12 @@ pub fn classify(attempt: &Attempt) -> Outcome {
         Outcome::Refused
     };
     match failure {
-        Failure::Refused | Failure::ConnectFailed(_) => Outcome::Refused,
+        // Refused after the signal is what a draining server should do;
+        // before it, the server (or the machine) failed: an error.
+        Failure::Refused | Failure::ConnectFailed(_) if attempt.ended_after_signal => {
+            Outcome::Refused
+        }
+        Failure::Refused | Failure::ConnectFailed(_) => Outcome::Error,
         Failure::CutMidAnswer | Failure::TimedOut | Failure::Malformed(_) => Outcome::Broken,
         Failure::WriteFailed | Failure::NoAnswer { .. } if !attempt.ended_after_signal => {
             Outcome::Broken
@@ -518,6 +523,14 @@ mod tests {
         assert_eq!(
             classify(&attempt(true, true, true, Failure::WriteFailed)),
             Outcome::Unknown
+        );
+    }
+
+    #[test]
+    fn a_refusal_before_the_signal_is_an_error() {
+        assert_eq!(
+            classify(&attempt(false, false, false, Failure::Refused)),
+            Outcome::Error
         );
     }
 
