@@ -114,16 +114,7 @@ pub fn stuck_request_holds_the_drain(bin: &str) {
     let mut server = Launch::new(bin).start();
     let _request = in_flight(&server, "/slow?ms=60000", Duration::from_secs(70));
 
-    server.signal(Signal::SIGTERM);
-    server.wait_for_log("shutting down", PROMPTLY);
-
-    // SHUTDOWN_TIMEOUT is 500ms in every test; this step does not read it.
-    assert_eq!(
-        server.wait_exit(Duration::from_secs(3)),
-        None,
-        "step 2 has no deadline: it must still be draining"
-    );
-    assert!(!server.has_log("server stopped"));
+    assert_signal_leaves_it_draining(&mut server);
 }
 // ANCHOR_END: stuck_request_holds_the_drain
 
@@ -205,6 +196,16 @@ pub fn half_request_holds_the_drain(bin: &str) {
     let mut server = Launch::new(bin).start();
     let _half = half_request_in_flight(&server);
 
+    assert_signal_leaves_it_draining(&mut server);
+}
+// ANCHOR_END: half_request_holds_the_drain
+
+// ANCHOR: still_draining
+/// Sends SIGTERM and asserts that the drain starts and is still going three
+/// seconds later: six times the `SHUTDOWN_TIMEOUT` every test sets, which a
+/// step without a deadline does not read.
+#[track_caller]
+fn assert_signal_leaves_it_draining(server: &mut Server) {
     server.signal(Signal::SIGTERM);
     server.wait_for_log("shutting down", PROMPTLY);
 
@@ -213,8 +214,9 @@ pub fn half_request_holds_the_drain(bin: &str) {
         None,
         "step 2 has no deadline: it must still be draining"
     );
+    assert!(!server.has_log("server stopped"));
 }
-// ANCHOR_END: half_request_holds_the_drain
+// ANCHOR_END: still_draining
 
 // ANCHOR: half_request_does_not_outlive_deadline
 /// Steps 3+: a client that sent half a request line cannot hold the

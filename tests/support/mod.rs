@@ -364,26 +364,22 @@ pub type Answer = Result<(u16, String), String>;
 
 /// `GET url` on a fresh connection.
 pub fn get(url: &str, limit: Duration) -> Answer {
-    let mut response = client(limit)
-        .get(url)
-        .header("Connection", "close")
-        .call()
-        .map_err(|err| err.to_string())?;
-    let status = response.status().as_u16();
-    let body = response
-        .body_mut()
-        .read_to_string()
-        .map_err(|err| err.to_string())?;
-    Ok((status, body))
+    answer(client(limit).get(url).header("Connection", "close").call())
 }
 
 /// `POST url` with a JSON body.
 pub fn post_json(url: &str, body: &serde_json::Value) -> Answer {
-    let mut response = client(Duration::from_secs(10))
-        .post(url)
-        .header("Connection", "close")
-        .send_json(body)
-        .map_err(|err| err.to_string())?;
+    answer(
+        client(Duration::from_secs(10))
+            .post(url)
+            .header("Connection", "close")
+            .send_json(body),
+    )
+}
+
+/// The status and body of a response, or what broke on the way.
+fn answer(sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
+    let mut response = sent.map_err(|err| err.to_string())?;
     let status = response.status().as_u16();
     let body = response
         .body_mut()
