@@ -128,6 +128,9 @@ struct SlowParams {
 /// to a slow dependency. The tests use it to have work in flight when the
 /// signal arrives.
 async fn slow(QueryParams(params): QueryParams<SlowParams>) -> &'static str {
+    // A line of our own that tests can wait for: the request has reached
+    // its handler and is now truly in flight.
+    tracing::info!(ms = params.ms, "slow request started");
     tokio::time::sleep(Duration::from_millis(params.ms)).await;
     "done"
 }
