@@ -11,8 +11,7 @@ use std::{fs, time::Duration};
 use yaml_rust2::{Yaml, YamlLoader};
 
 /// From step 3 on the process exits at most this long after its drain
-/// deadline, whatever is in flight (tests/shutdown.rs holds every step to
-/// it).
+/// deadline, whatever is in flight: the bound the steps promise.
 const EXIT_AFTER_DEADLINE: Duration = Duration::from_millis(250);
 
 /// Room for a slow or busy machine between the process's last moment and
