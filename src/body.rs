@@ -38,11 +38,13 @@ pub const DISCARD_LIMIT: u64 = 4 * 1024 * 1024;
 /// before the handler runs.
 pub async fn limit(request: Request, next: Next) -> Response {
     let (parts, mut body) = request.into_parts();
-    let declared = content_length(&parts.headers);
-    if declared.is_some_and(|length| length > BODY_LIMIT as u64)
-        && (expects_continue(&parts.headers) || declared > Some(DISCARD_LIMIT))
-    {
-        return refuse(too_large(), parts.version);
+    let declared = content_length(&parts.headers).filter(|&length| length > BODY_LIMIT as u64);
+    if let Some(declared) = declared {
+        // Nothing sent yet, or more than is worth reading: refuse unread.
+        if expects_continue(&parts.headers) || declared > DISCARD_LIMIT {
+            tracing::info!(declared, "request body too large, not read");
+            return refuse(too_large(), parts.version);
+        }
     }
     let mut kept = Vec::new();
     let mut read = 0_u64;
@@ -68,12 +70,23 @@ pub async fn limit(request: Request, next: Next) -> Response {
         if read <= BODY_LIMIT as u64 {
             kept.extend_from_slice(&data);
         } else if read > DISCARD_LIMIT {
+            tracing::info!(read, "request body too large, stopped reading");
             return refuse(too_large(), parts.version);
         }
     }
     if read > BODY_LIMIT as u64 {
         tracing::info!(read, "request body too large, read to the end");
         return too_large().into_response();
+    }
+    if !kept.is_empty() && is_json(&parts.headers) {
+        // serde_json refuses more than 128 levels of nesting where it
+        // recurses, but skips the value of a field it does not know
+        // without a limit. Parsing the whole body once applies the limit
+        // everywhere; a syntax error is the 400 the handler would give.
+        if let Err(err) = serde_json::from_slice::<serde_json::Value>(&kept) {
+            return ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON: {err}"))
+                .into_response();
+        }
     }
     next.run(Request::from_parts(parts, Body::from(kept))).await
 }
@@ -106,6 +119,13 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .ok()?
         .parse()
         .ok()
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"))
 }
 
 fn expects_continue(headers: &HeaderMap) -> bool {

@@ -289,15 +289,15 @@ mod tests {
 
     #[test]
     fn timeouts_are_read_and_checked() {
-        let config = config(&[
+        let set = config(&[
             ("HEADER_TIMEOUT", "200ms"),
             ("BODY_TIMEOUT", "1s"),
             ("IDLE_TIMEOUT", "2m"),
         ])
         .unwrap();
-        assert_eq!(config.timeouts.header, Duration::from_millis(200));
-        assert_eq!(config.timeouts.body, Duration::from_secs(1));
-        assert_eq!(config.timeouts.idle, Duration::from_secs(120));
+        assert_eq!(set.timeouts.header, Duration::from_millis(200));
+        assert_eq!(set.timeouts.body, Duration::from_secs(1));
+        assert_eq!(set.timeouts.idle, Duration::from_secs(120));
         for variable in ["HEADER_TIMEOUT", "BODY_TIMEOUT", "IDLE_TIMEOUT"] {
             for value in ["soon", "0s", "25h", "-1s"] {
                 let err = config(&[(variable, value)]).unwrap_err();
