@@ -843,9 +843,12 @@ mod sweep {
         println!("{count} silent connections: RSS {before} KiB before, {open} KiB with them open");
         assert!(open < before + 64 * 1024, "{open} KiB");
         let mut first = None;
+        let deadline = started + idle + Duration::from_secs(5);
         for stream in &mut streams {
-            let seen = read_until_closed(stream, started, Duration::from_secs(10));
+            let left = deadline.saturating_duration_since(Instant::now());
+            let seen = read_until_closed(stream, started, left.max(Duration::from_millis(1)));
             assert!(seen.bytes.is_empty());
+            assert_eq!(seen.ended_by, None, "still open after {:?}", seen.after);
             first.get_or_insert(seen.after);
         }
         let all = started.elapsed();
@@ -854,14 +857,32 @@ mod sweep {
         assert!(all < idle + Duration::from_secs(2), "all closed by {all:?}");
     }
 
-    /// `/slow` for longer than `idle`: a request in flight is not idleness.
+    /// `/slow` for longer than `idle` on a keep-alive connection: a request
+    /// in flight is not idleness, so the answer comes and the connection
+    /// stays open for the next request.
     fn slow_handler(server: &Server, idle: Duration) {
+        let started = Instant::now();
+        let mut stream = TcpStream::connect(server.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         let ms = (idle * 3).as_millis();
-        let request = format!("GET /slow?ms={ms} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-        let seen = exchange(server.addr, request.as_bytes());
-        println!("slow handler: {:?} after {:?}", seen.status(), seen.after);
-        assert_eq!(seen.status(), Some(200), "{}", seen.text());
-        assert!(seen.text().ends_with("done"));
+        let mut answer = |request: &str| {
+            stream.write_all(request.as_bytes()).unwrap();
+            let mut buf = [0; 1024];
+            let n = stream.read(&mut buf).unwrap();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        };
+        let slow = answer(&format!("GET /slow?ms={ms} HTTP/1.1\r\nHost: t\r\n\r\n"));
+        let took = started.elapsed();
+        let next = answer("GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
+        println!("slow handler: answered after {took:?}, then the same connection served another");
+        assert!(
+            slow.starts_with("HTTP/1.1 200") && slow.ends_with("done"),
+            "{slow}"
+        );
+        assert!(!slow.contains("connection: close"), "{slow}");
+        assert!(next.starts_with("HTTP/1.1 200"), "{next:?}");
     }
 
     /// A big answer read 16 KiB at a time, every 10 ms, with a small
@@ -1007,7 +1028,12 @@ mod http2 {
             server.signal(Signal::SIGTERM);
             // New streams, until one is refused.
             let mut served_after = 0;
+            let signalled = Instant::now();
             let (refused, when) = loop {
+                assert!(
+                    signalled.elapsed() < Duration::from_secs(5),
+                    "{served_after} new streams served after the signal, none refused"
+                );
                 let sent = client.clone().ready().await.and_then(|mut client| {
                     client
                         .send_request(get(&server, "/health"), true)
