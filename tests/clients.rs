@@ -644,14 +644,11 @@ mod bad_requests {
             None => harness::start(STEP, &[]),
         };
         let size: usize = std::env::var("OVERSIZED_SIZE").map_or(3_000_000, |s| s.parse().unwrap());
+        // One line per client and framing: `client|framing|413s|all outcomes`.
         for (client, framing, tally) in oversized_posts(server.addr, size, 100) {
             match tally {
-                Some(tally) => println!(
-                    "{client:20} {framing:?}: {} of 100 got 413 {:?}",
-                    tally.got("413"),
-                    tally.0
-                ),
-                None => println!("{client:20} {framing:?}: not installed"),
+                Some(tally) => println!("{client}|{framing:?}|{}|{:?}", tally.got("413"), tally.0),
+                None => println!("{client}|{framing:?}|-|not installed"),
             }
         }
     }
@@ -993,6 +990,52 @@ mod sweep {
         println!("served meanwhile: {}", prober.finish());
         assert!(server.stop(Duration::from_secs(5)).success());
     }
+    /// The sweep with the default timeouts (10 s each) and more silent
+    /// connections: `scripts/slow-clients.sh` runs it for the book.
+    #[test]
+    #[ignore = "a measurement: scripts/slow-clients.sh"]
+    fn measure_with_default_timeouts() {
+        let ten = Duration::from_secs(10);
+        let mut server = harness::start(STEP, &[]);
+        let addr = server.addr;
+        let prober = Prober::start(addr);
+        thread::scope(|s| {
+            s.spawn(|| slow_headers(addr, ten));
+            s.spawn(|| trickling_body(addr, ten));
+            s.spawn(|| keep_alive_idle(addr, ten));
+            s.spawn(|| silent_connections(&server, 500, ten));
+        });
+        let second = Server::rss_kib(&server);
+        println!("RSS after they closed: {second} KiB");
+        thread::scope(|s| {
+            s.spawn(|| silent_connections(&server, 5000, ten));
+        });
+        println!("served meanwhile: {}", prober.finish());
+        assert!(server.stop(Duration::from_secs(5)).success());
+    }
+}
+
+/// The timeouts keep running during the drain: step 2 has no drain
+/// deadline, yet a client that sent half a request line no longer holds it
+/// for ever, only until `HEADER_TIMEOUT`.
+#[test]
+fn header_timeout_ends_a_half_request_during_the_drain() {
+    let mut server = harness::start("step2", &[("HEADER_TIMEOUT", "300ms")]);
+    let mut half = TcpStream::connect(server.addr).unwrap();
+    half.write_all(b"GET /hea").unwrap();
+    // Accepted in order: once this is answered, the half request is in.
+    assert_eq!(health(server.addr), Some(200));
+    let started = Instant::now();
+    let status = server.stop(Duration::from_secs(5));
+    let took = started.elapsed();
+    println!("step 2 with half a request line open: exit {status:?} after {took:?}");
+    assert!(status.success());
+    assert!(
+        took < Duration::from_millis(300) + Duration::from_millis(1500),
+        "{took:?}"
+    );
+    let seen = read_until_closed(&mut half, started, Duration::from_secs(1));
+    assert!(seen.bytes.is_empty(), "{}", seen.text());
 }
 
 mod http2 {
