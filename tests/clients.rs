@@ -1030,10 +1030,9 @@ fn header_timeout_ends_a_half_request_during_the_drain() {
     let took = started.elapsed();
     println!("step 2 with half a request line open: exit {status:?} after {took:?}");
     assert!(status.success());
-    assert!(
-        took < Duration::from_millis(300) + Duration::from_millis(1500),
-        "{took:?}"
-    );
+    // The drain waited for the half request, and no longer than its timeout.
+    assert!(took >= Duration::from_millis(200), "{took:?}");
+    assert!(took < Duration::from_millis(1800), "{took:?}");
     let seen = read_until_closed(&mut half, started, Duration::from_secs(1));
     assert!(seen.bytes.is_empty(), "{}", seen.text());
 }
