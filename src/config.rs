@@ -111,6 +111,7 @@ impl Config {
     }
 }
 
+// ANCHOR: timeouts
 /// How long a client may take over each part of a connection, in normal
 /// operation. The drain deadline (`SHUTDOWN_TIMEOUT`) is another matter:
 /// it bounds the whole drain, whatever the clients do.
@@ -143,6 +144,8 @@ impl Default for Timeouts {
         }
     }
 }
+
+// ANCHOR_END: timeouts
 
 impl Timeouts {
     /// Reads the three variables of the process environment.

@@ -7,8 +7,10 @@
 //! "Requires a `Timer` ... to take effect"). A client that sends a header
 //! byte now and then keeps its connection, and its task, for as long as it
 //! likes. axum's main branch installs the timer
-//! (<https://github.com/tokio-rs/axum/pull/3478>, after issue #2741), but
-//! no 0.8 release has it, and its `serve` takes no setting either.
+//! (<https://github.com/tokio-rs/axum/pull/3478>, after
+//! <https://github.com/tokio-rs/axum/issues/2741>), but no 0.8 release has
+//! it, and its `serve` takes no setting: "intentionally simple", its docs
+//! say, "use hyper or hyper-util if you need configuration".
 //!
 //! So this module runs the loop `axum::serve(..).with_graceful_shutdown(..)`
 //! runs, on hyper-util's `auto::Builder` (HTTP/1.1, and HTTP/2 with prior
@@ -19,11 +21,12 @@
 //!   answer 408 to.
 //! - `BODY_TIMEOUT`: tower-http's `TimeoutBody` around each request body;
 //!   `crate::body` answers 408 when it fires.
-//! - `IDLE_TIMEOUT`: closes a connection that has no request in progress
-//!   and has sent nothing for that long. hyper has no such timeout, and its
-//!   header timer does not run while the auto builder waits for the first
-//!   bytes. A plain read timeout would not do: a connection whose handler
-//!   works for a minute has nothing to read all that time.
+//! - `IDLE_TIMEOUT`: closes a connection, HTTP/1 or HTTP/2, that has no
+//!   request in progress and has sent nothing for that long. hyper has no
+//!   such timeout, and its header timer does not run while the auto
+//!   builder waits for the first bytes. A plain read timeout would not do:
+//!   a connection whose handler works for a minute has nothing to read all
+//!   that time.
 //!
 //! The drain is axum's: no new connections, and hyper's graceful shutdown
 //! for each open one. HTTP/1 finishes the request in progress and closes;
@@ -213,8 +216,14 @@ where
                     closing = true;
                     connection.as_mut().graceful_shutdown();
                 }
+                // Activity does not reset the timer; the timer, when it
+                // fires, looks at the activity: a busy connection costs one
+                // wake-up per `IDLE_TIMEOUT`.
                 () = &mut idle, if !closing => match activity.idle_until(timeouts.idle) {
                     Some(later) => idle.as_mut().reset(later),
+                    // The drain's own way out: an idle HTTP/1 connection
+                    // closes at once, HTTP/2 gets GOAWAY, and one that has
+                    // sent nothing yet is dropped.
                     None => {
                         debug!("closing an idle connection");
                         closing = true;

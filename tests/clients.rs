@@ -445,9 +445,10 @@ fn oversized_posts(
 mod bad_requests {
     use super::*;
 
-    /// The issue this file began with: a 3 MB body sent whole, without
-    /// `Expect: 100-continue`. Every one of 100 posts per client and framing
-    /// gets its 413, and the server reads no more than `DISCARD_LIMIT` of any.
+    // ANCHOR: oversized
+    /// A 3 MB body sent whole, without `Expect: 100-continue`: every one of
+    /// 100 posts per client and framing gets its 413, and the server reads
+    /// no more than `DISCARD_LIMIT` of any.
     #[test]
     fn oversized_bodies_get_their_413_from_every_client() {
         let mut server = harness::start(STEP, &[]);
@@ -479,6 +480,8 @@ mod bad_requests {
         assert_eq!(health(server.addr), Some(200));
         assert!(server.stop(Duration::from_secs(5)).success());
     }
+
+    // ANCHOR_END: oversized
 
     /// A client that asks first is refused before it sends: the 413 comes
     /// instead of `100 Continue`, and the server closes.
@@ -936,6 +939,7 @@ mod sweep {
         tx.commit().unwrap();
     }
 
+    // ANCHOR: hostile
     /// Short header and body timeouts, a longer idle one: each hostile
     /// client gets its bounded close while others are served.
     #[test]
@@ -968,6 +972,8 @@ mod sweep {
         println!("served meanwhile: {}", prober.finish());
         assert!(server.stop(Duration::from_secs(5)).success());
     }
+
+    // ANCHOR_END: hostile
 
     /// The idle timeout the shortest: it ends silent and idle keep-alive
     /// connections, but not a head still arriving, a slow handler or a
@@ -1037,6 +1043,22 @@ fn header_timeout_ends_a_half_request_during_the_drain() {
     assert!(seen.bytes.is_empty(), "{}", seen.text());
 }
 
+/// A connection accepted before the drain that has sent nothing yet is
+/// dropped at once: hyper-util's graceful shutdown cancels the wait for
+/// its first bytes.
+#[test]
+fn a_connection_that_sent_nothing_is_dropped_at_the_drain() {
+    let mut server = harness::start("step2", &[]);
+    let mut silent = TcpStream::connect(server.addr).unwrap();
+    assert_eq!(health(server.addr), Some(200));
+    let started = Instant::now();
+    assert!(server.stop(Duration::from_secs(5)).success());
+    let seen = read_until_closed(&mut silent, started, Duration::from_secs(2));
+    assert!(seen.bytes.is_empty() && seen.ended_by.is_none());
+    assert!(seen.after < Duration::from_secs(1), "{:?}", seen.after);
+}
+
+// ANCHOR: http2
 mod http2 {
     use axum::http::{Request, StatusCode};
 
@@ -1097,7 +1119,9 @@ mod http2 {
                 refused.is_remote(),
                 refused.reason()
             );
-            assert!(refused.is_go_away(), "{refused}");
+            // Whether the client had sent the stream or not, what refused
+            // it is the server's GOAWAY.
+            assert!(refused.is_go_away() && refused.is_remote(), "{refused}");
 
             let answer = slow.await.expect("the stream in flight is answered");
             assert_eq!(answer.status(), StatusCode::OK);
@@ -1124,3 +1148,4 @@ mod http2 {
         stream_completes_after_goaway("step6");
     }
 }
+// ANCHOR_END: http2
