@@ -8,9 +8,9 @@
 //! receive buffer, the kernel answers with a reset (RFC 2525, section 2.17),
 //! and the client meets a broken pipe instead of the 413. So the rest of an
 //! oversized body is read and thrown away before the answer, up to
-//! [`DISCARD_LIMIT`] bytes, as Go's `net/http` does up to 256 KB
-//! (`maxPostHandlerReadBytes` in `src/net/http/server.go`) and nginx does
-//! in its lingering close.
+//! [`DISCARD_LIMIT`] bytes. Go's `net/http` does the same, up to 256 KB,
+//! with a body its handler left unread (`maxPostHandlerReadBytes` in
+//! `src/net/http/server.go`), and nginx in its lingering close.
 //!
 //! A client that sent `Expect: 100-continue` has sent no body yet: it is
 //! refused without a read, so hyper sends no `100 Continue`.
@@ -58,7 +58,8 @@ pub async fn limit(request: Request, next: Next) -> Response {
                 );
                 return refuse(answer, parts.version);
             }
-            // The client broke the connection: nobody reads this answer.
+            // A broken body (bad chunked framing, the connection gone):
+            // 400, for whoever is still there to read it.
             Err(err) => {
                 return ApiError::new(StatusCode::BAD_REQUEST, err.to_string()).into_response();
             }

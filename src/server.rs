@@ -102,6 +102,7 @@ impl<L, F> Serve<L, F> {
         }
     }
 
+    /// Sets the timeouts instead of reading them from the environment.
     pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
         self.timeouts = Some(timeouts);
         self
