@@ -287,7 +287,9 @@ impl Activity {
     /// When the connection will have been idle for `limit`, or `None` if it
     /// already has. A request in flight, however long, is not idleness.
     fn idle_until(&self, limit: Duration) -> Option<Instant> {
-        let until = if self.in_flight.load(Ordering::Relaxed) > 0 {
+        // Acquire pairs with the Release in `InFlight::drop`: a request seen
+        // finished has its `touch` seen too.
+        let until = if self.in_flight.load(Ordering::Acquire) > 0 {
             Instant::now() + limit
         } else {
             let last = Duration::from_millis(self.last_active_ms.load(Ordering::Relaxed));
@@ -310,7 +312,7 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.touch();
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.in_flight.fetch_sub(1, Ordering::Release);
     }
 }
 // ANCHOR_END: activity
