@@ -124,3 +124,16 @@ fn step5_unwritable_log_file() {
 fn shutdown_delay_that_is_not_a_duration() {
     each_step_refuses("SHUTDOWN_DELAY", "later");
 }
+
+/// The timeouts of normal operation, on every step: not a duration, zero
+/// (which would close every connection at once), more than a day.
+#[test]
+fn timeouts_that_are_not_usable() {
+    for (variable, value) in [
+        ("HEADER_TIMEOUT", "soon"),
+        ("BODY_TIMEOUT", "0s"),
+        ("IDLE_TIMEOUT", "48h"),
+    ] {
+        each_step_refuses(variable, value);
+    }
+}
