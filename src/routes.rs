@@ -122,17 +122,57 @@ async fn delete_bookmark(
 #[derive(Debug, Deserialize)]
 struct SlowParams {
     ms: u64,
+    #[serde(default)]
+    mode: SlowMode,
+}
+
+/// How `/slow` spends its time: the three kinds of work a shutdown meets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SlowMode {
+    /// Waiting at an `.await`, as for a slow dependency. Dropping the
+    /// handler's future ends it.
+    #[default]
+    Async,
+    /// Synchronous work on a blocking thread: a CPU-bound job, a library
+    /// without async. No cancellation reaches it; it runs until it returns.
+    Blocking,
+    /// One write transaction that keeps SQLite busy: see
+    /// [`Store::slow_query`].
+    Query,
+}
+
+impl std::fmt::Display for SlowMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SlowMode::Async => "async",
+            SlowMode::Blocking => "blocking",
+            SlowMode::Query => "query",
+        })
+    }
 }
 
 /// Stands in for any request that takes a while: a report, an upload, a call
 /// to a slow dependency. The tests use it to have work in flight when the
-/// signal arrives.
-async fn slow(QueryParams(params): QueryParams<SlowParams>) -> &'static str {
+/// signal arrives, of each kind (`mode`).
+async fn slow(
+    State(store): State<Store>,
+    QueryParams(params): QueryParams<SlowParams>,
+) -> Result<&'static str, ApiError> {
     // A line of our own that tests can wait for: the request has reached
     // its handler and is now truly in flight.
-    tracing::info!(ms = params.ms, "slow request started");
-    tokio::time::sleep(Duration::from_millis(params.ms)).await;
-    "done"
+    tracing::info!(ms = params.ms, mode = %params.mode, "slow request started");
+    let duration = Duration::from_millis(params.ms);
+    match params.mode {
+        SlowMode::Async => tokio::time::sleep(duration).await,
+        SlowMode::Blocking => tokio::task::spawn_blocking(move || std::thread::sleep(duration))
+            .await
+            // The closure cannot panic; the task is cancelled only when the
+            // runtime shuts down before it started.
+            .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?,
+        SlowMode::Query => store.slow_query(duration).await?,
+    }
+    Ok("done")
 }
 
 async fn no_route(method: Method, uri: Uri) -> ApiError {

@@ -8,9 +8,12 @@
 //! single writer in at a time anyway, and one connection means one place to
 //! close.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::{
+    sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, functions::FunctionFlags, params};
 use serde::Serialize;
 
 /// A stored bookmark, as the API returns it.
@@ -57,6 +60,10 @@ pub struct Store {
     created: tokio::sync::broadcast::Sender<Bookmark>,
 }
 
+/// The bookmark that `GET /slow?mode=query` writes in its transaction.
+pub const SLOW_QUERY_URL: &str = "https://example.com/slow-query";
+pub const SLOW_QUERY_TITLE: &str = "slow query";
+
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS bookmarks (
         id         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -80,6 +87,13 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
+        // A clock that SQL can read, in milliseconds since the store opened:
+        // `slow_query` checks it at every row, so one statement runs for
+        // as long as asked. Not deterministic, so SQLite calls it each time.
+        let opened = Instant::now();
+        conn.create_scalar_function("clock_ms", 0, FunctionFlags::SQLITE_UTF8, move |_| {
+            Ok(i64::try_from(opened.elapsed().as_millis()).unwrap_or(i64::MAX))
+        })?;
         Ok(Store {
             conn: Arc::new(Mutex::new(Some(conn))),
             created: tokio::sync::broadcast::channel(64).0,
@@ -164,6 +178,34 @@ impl Store {
     pub async fn delete(&self, id: i64) -> Result<bool, StoreError> {
         self.call(move |conn| Ok(conn.execute("DELETE FROM bookmarks WHERE id = ?1", [id])? > 0))
             .await
+    }
+
+    /// `GET /slow?mode=query`: one write transaction that inserts the
+    /// bookmark [`SLOW_QUERY_URL`], keeps SQLite busy for about `busy_for`
+    /// in a single statement, and commits.
+    pub async fn slow_query(&self, busy_for: Duration) -> Result<(), StoreError> {
+        let busy_ms = i64::try_from(busy_for.as_millis()).unwrap_or(i64::MAX);
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            tx.execute(
+                "INSERT INTO bookmarks (url, title) VALUES (?1, ?2)",
+                params![SLOW_QUERY_URL, SLOW_QUERY_TITLE],
+            )?;
+            // Counts up, one row at a time, until the clock passes the end
+            // it read at the start: timed, not guessed, and one statement.
+            tx.query_row(
+                "WITH RECURSIVE spin(n, until) AS (
+                     SELECT 0, clock_ms() + ?1
+                     UNION ALL
+                     SELECT n + 1, until FROM spin WHERE clock_ms() < until
+                 )
+                 SELECT max(n) FROM spin",
+                [busy_ms],
+                |_| Ok(()),
+            )?;
+            tx.commit()
+        })
+        .await
     }
 
     /// Closes the connection and reports what SQLite said about it.
