@@ -8,10 +8,11 @@ use std::time::Duration;
 use axum::{
     Json, Router,
     extract::{
-        DefaultBodyLimit, FromRef, FromRequest, FromRequestParts, State,
+        DefaultBodyLimit, FromRef, FromRequest, FromRequestParts, Request, State,
         rejection::{JsonRejection, PathRejection, QueryRejection},
     },
     http::{Method, StatusCode, Uri},
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{MethodRouter, get},
 };
@@ -23,7 +24,10 @@ use tower_http::{
 };
 use tracing::Level;
 
-use crate::store::{Bookmark, Store, StoreError};
+use crate::{
+    in_flight,
+    store::{Bookmark, Store, StoreError},
+};
 
 /// The largest request body accepted: a bookmark is a URL and a title.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -72,6 +76,14 @@ pub fn with_middleware(router: Router) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }))
+        // Outermost, so that it counts every request a handler is working
+        // on: what a shutdown that cuts them off reports as abandoned.
+        .layer(middleware::from_fn(count_in_flight))
+}
+
+async fn count_in_flight(request: Request, next: Next) -> Response {
+    let _in_flight = in_flight::REQUESTS.enter();
+    next.run(request).await
 }
 
 async fn health() -> &'static str {
@@ -165,11 +177,14 @@ async fn slow(
     let duration = Duration::from_millis(params.ms);
     match params.mode {
         SlowMode::Async => tokio::time::sleep(duration).await,
-        SlowMode::Blocking => tokio::task::spawn_blocking(move || std::thread::sleep(duration))
-            .await
-            // The closure cannot panic; the task is cancelled only when the
-            // runtime shuts down before it started.
-            .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?,
+        SlowMode::Blocking => tokio::task::spawn_blocking(move || {
+            let _running = in_flight::BLOCKING.enter();
+            std::thread::sleep(duration);
+        })
+        .await
+        // The closure cannot panic; the task is cancelled only when the
+        // runtime shuts down before it started.
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?,
         SlowMode::Query => store.slow_query(duration).await?,
     }
     Ok("done")
@@ -227,7 +242,9 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             // Only during shutdown: tell the client to try again elsewhere.
-            StoreError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
+            StoreError::Closed | StoreError::CutOff | StoreError::GaveUp => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string())
+            }
             StoreError::Sqlite(err) => {
                 tracing::error!(error = %err, "database error");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "database error")
