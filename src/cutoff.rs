@@ -44,8 +44,9 @@ use crate::{
 /// Cuts off everything still running: every connection fails its next read
 /// or write (`connections` is the token given to [`CutoffListener`]), the
 /// database call still running stops and rolls back, and a line says what
-/// was abandoned. Returns what was in flight.
-pub fn cut_off(connections: &CancellationToken, store: &Store) -> in_flight::Snapshot {
+/// was abandoned. Only `store`, the caller's handle, still reaches the
+/// database afterwards. Returns what was in flight.
+pub fn cut_off(connections: &CancellationToken, store: &mut Store) -> in_flight::Snapshot {
     let abandoned = in_flight::Snapshot::now();
     warn!(
         requests = abandoned.requests,

@@ -177,14 +177,18 @@ async fn slow(
     let duration = Duration::from_millis(params.ms);
     match params.mode {
         SlowMode::Async => tokio::time::sleep(duration).await,
-        SlowMode::Blocking => tokio::task::spawn_blocking(move || {
-            let _running = in_flight::BLOCKING.enter();
-            std::thread::sleep(duration);
-        })
-        .await
-        // The closure cannot panic; the task is cancelled only when the
-        // runtime shuts down before it started.
-        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?,
+        SlowMode::Blocking => {
+            // Counted from now, while it waits for a thread too.
+            let in_flight = in_flight::BLOCKING.enter();
+            tokio::task::spawn_blocking(move || {
+                let _in_flight = in_flight;
+                std::thread::sleep(duration);
+            })
+            .await
+            // The closure cannot panic; the task is cancelled only when the
+            // runtime shuts down before it started.
+            .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?
+        }
         SlowMode::Query => store.slow_query(duration).await?,
     }
     Ok("done")

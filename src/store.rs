@@ -78,6 +78,9 @@ pub struct Store {
     // thread, without the mutex that a running call holds.
     interrupt: Arc<InterruptHandle>,
     cut_offs: Arc<CutOffs>,
+    // The cut-offs this handle has moved past: 0 for every handle but the
+    // one a shutdown keeps for its last writes (see `cut_off`).
+    past: u64,
     // Every bookmark created, for whoever listens (step 6's event stream).
     created: tokio::sync::broadcast::Sender<Bookmark>,
 }
@@ -86,18 +89,18 @@ pub struct Store {
 pub const SLOW_QUERY_URL: &str = "https://example.com/slow-query";
 pub const SLOW_QUERY_TITLE: &str = "slow query";
 
-/// What the store needs to tell a call made before a cut-off from one made
-/// after it.
+/// What the store needs to tell a call it must stop from one it must run.
 #[derive(Default)]
 struct CutOffs {
     /// How many times [`Store::cut_off`] has run.
     count: AtomicU64,
-    /// The `count` under which the call now on the connection was made.
+    /// The cut-offs that the handle of the call now on the connection had
+    /// moved past.
     running: AtomicU64,
 }
 
 impl CutOffs {
-    /// Whether the call on the connection was made before the latest cut-off.
+    /// Whether the call on the connection is one a cut-off left behind.
     fn running_call_is_cut_off(&self) -> bool {
         self.running.load(SeqCst) != self.count.load(SeqCst)
     }
@@ -164,6 +167,7 @@ impl Store {
         Ok(Store {
             interrupt: Arc::new(conn.get_interrupt_handle()),
             cut_offs,
+            past: 0,
             conn: Arc::new(Mutex::new(Some(conn))),
             created: tokio::sync::broadcast::channel(64).0,
         })
@@ -173,9 +177,10 @@ impl Store {
     /// Runs `op` on the connection, off the async worker threads. Later
     /// steps use it for tables of their own.
     ///
-    /// A call made before a [`cut_off`](Store::cut_off) does not outlive
-    /// it: stopped if it is running, not started if it is still waiting for
-    /// the connection. Its transaction, if it had one, is rolled back.
+    /// After a [`cut_off`](Store::cut_off), a call through any handle but
+    /// the one that cut off does not run: stopped if it is running, its
+    /// transaction rolled back; refused if it is waiting for the connection
+    /// or comes later, from a handler or worker not yet dropped.
     pub async fn call<T, F>(&self, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -183,8 +188,7 @@ impl Store {
     {
         let conn = Arc::clone(&self.conn);
         let cut_offs = Arc::clone(&self.cut_offs);
-        // Any cut-off after this line is one this call must not outlive.
-        let made_under = cut_offs.count.load(SeqCst);
+        let past = self.past;
         let in_flight = in_flight::QUERIES.enter();
         let joined = tokio::task::spawn_blocking(move || {
             let _in_flight = in_flight;
@@ -192,7 +196,7 @@ impl Store {
             let conn = guard.as_mut().ok_or(StoreError::Closed)?;
             // Marked running first, checked second: a cut-off between the
             // two is caught by the progress handler, at the first statement.
-            cut_offs.running.store(made_under, SeqCst);
+            cut_offs.running.store(past, SeqCst);
             if cut_offs.running_call_is_cut_off() {
                 return Err(StoreError::CutOff);
             }
@@ -227,13 +231,14 @@ impl Store {
     // ANCHOR_END: call
 
     // ANCHOR: cut_off
-    /// Cuts off every call made before now, for a shutdown past its
+    /// Cuts off every other handle's calls, for a shutdown past its
     /// deadline: the statement running stops with SQLITE_INTERRUPT and its
-    /// transaction is rolled back; a call still waiting for the connection
-    /// does not start. Calls made after this run as usual: the final
-    /// writes and the close.
-    pub fn cut_off(&self) {
-        self.cut_offs.count.fetch_add(1, SeqCst);
+    /// transaction is rolled back; calls waiting for the connection, or
+    /// made later, through a clone held by a handler or a worker, do not
+    /// run. This handle moves past the cut-off: the shutdown's last writes
+    /// go through it, and the close.
+    pub fn cut_off(&mut self) {
+        self.past = self.cut_offs.count.fetch_add(1, SeqCst) + 1;
         // The progress handler would stop the statement within
         // CUT_OFF_CHECK_STEPS steps; `sqlite3_interrupt` also reaches into
         // the long single steps (a sort, a checkpoint) that it cannot.
@@ -432,7 +437,7 @@ mod tests {
     async fn a_cut_off_query_stops_rolls_back_and_the_close_is_clean() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("bookmarks.db");
-        let store = Store::open(db.to_str().unwrap()).unwrap();
+        let mut store = Store::open(db.to_str().unwrap()).unwrap();
         let query = tokio::spawn({
             let store = store.clone();
             async move { store.slow_query(Duration::from_secs(60)).await }
@@ -460,7 +465,7 @@ mod tests {
     async fn a_cut_off_that_finds_nothing_running_lets_the_close_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("bookmarks.db");
-        let store = Store::open(db.to_str().unwrap()).unwrap();
+        let mut store = Store::open(db.to_str().unwrap()).unwrap();
         store
             .insert("https://example.com/".into(), "example".into())
             .await
@@ -478,7 +483,7 @@ mod tests {
     async fn a_call_still_waiting_at_the_cut_off_never_starts() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("bookmarks.db");
-        let store = Store::open(db.to_str().unwrap()).unwrap();
+        let mut store = Store::open(db.to_str().unwrap()).unwrap();
         // One call holds the connection until told to let go.
         let (release, released) = std::sync::mpsc::channel::<()>();
         let (holding, held) = tokio::sync::oneshot::channel();
@@ -495,14 +500,19 @@ mod tests {
             }
         });
         held.await.unwrap();
-        // Polled once, the call has noted the cut-offs so far and queued
-        // behind the holder.
-        let mut waiting = Box::pin(store.insert("https://example.com/late".into(), "late".into()));
+        // Polled once, the call is queued behind the holder.
+        let queued = store.clone();
+        let mut waiting = Box::pin(async move {
+            queued
+                .insert("https://example.com/late".into(), "late".into())
+                .await
+        });
         std::future::poll_fn(|cx| {
             assert!(waiting.as_mut().poll(cx).is_pending());
             std::task::Poll::Ready(())
         })
         .await;
+        let left_behind = store.clone();
 
         store.cut_off();
         release.send(()).unwrap();
@@ -510,7 +520,12 @@ mod tests {
         assert!(holder.await.unwrap().is_ok(), "no statement to stop");
         let late = waiting.await;
         assert!(matches!(late, Err(StoreError::CutOff)), "{late:?}");
-        // A call made after the cut-off runs as usual.
+        // A clone made before the cut-off stays behind it, even for a call
+        // made after it; the handle that cut off runs calls as usual.
+        let refused = left_behind
+            .insert("https://example.com/left".into(), "left".into())
+            .await;
+        assert!(matches!(refused, Err(StoreError::CutOff)), "{refused:?}");
         store
             .insert("https://example.com/after".into(), "after".into())
             .await
@@ -521,7 +536,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_cut_off_between_two_statements_stops_the_second() {
-        let store = Store::open(":memory:").unwrap();
+        let mut store = Store::open(":memory:").unwrap();
         let (between, reached) = tokio::sync::oneshot::channel();
         let (go_on, told) = std::sync::mpsc::channel::<()>();
         let call = tokio::spawn({

@@ -45,7 +45,7 @@ fn main() -> ExitCode {
 async fn run() -> ExitCode {
     let Service {
         config,
-        store,
+        mut store,
         listener,
         addr,
     } = match Service::start().await {
@@ -100,7 +100,7 @@ async fn run() -> ExitCode {
     if !clean {
         // Connections fail, the running statement stops, and one line
         // says what was abandoned.
-        cut_off(&cutoff, &store);
+        cut_off(&cutoff, &mut store);
         if !drained.is_finished() {
             // Each connection task ends at its next poll, and `serve` once
             // none is left: wait for that, but not for ever.

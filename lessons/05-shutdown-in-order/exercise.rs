@@ -48,7 +48,7 @@ async fn run() -> ExitCode {
     //       the guard it returns alive until the very end of `run`.
     let Service {
         config,
-        store,
+        mut store,
         listener,
         addr,
     } = match Service::start().await {
@@ -119,7 +119,7 @@ async fn run() -> ExitCode {
     if !clean {
         // Connections fail, the running statement stops, and one line
         // says what was abandoned.
-        cut_off(&cutoff, &store);
+        cut_off(&cutoff, &mut store);
         if !drained.is_finished() {
             // Each connection task ends at its next poll, and `serve` once
             // none is left: wait for that, but not for ever.

@@ -97,7 +97,7 @@ async fn run() -> ExitCode {
     // ANCHOR_END: logs
     let Service {
         config,
-        store,
+        mut store,
         listener,
         addr,
     } = match Service::start().await {
@@ -184,7 +184,7 @@ async fn run() -> ExitCode {
     // aborted one rolls back whole.
     let clean = drained == Ending::Finished(true) && stopped.is_finished();
     if !clean {
-        cut_off(&cutoff, &store);
+        cut_off(&cutoff, &mut store);
         flusher.abort();
         checker.abort();
         let by = Instant::now() + CUT_OFF_GRACE;
