@@ -832,7 +832,7 @@ pub fn second_signal_cuts_a_stuck_worker(bin: &str) {
     assert_eq!(stored_visits(&server.db_path, id), 1);
     println!("stuck worker, second signal: exit {took:?} after it");
 }
-// ANCHOR_END: stuck_worker_is_cut_at_deadline
+// ANCHOR_END: second_signal_cuts_a_stuck_worker
 
 // ANCHOR: phases_in_order_and_log_file_complete
 /// Shutdown runs its phases in order, each logged, and the log file's last
