@@ -87,6 +87,9 @@ for step in "${steps[@]}"; do
   cp "$bins/$step" "$frozen/$step-measured"
 done
 
+# Microseconds since the epoch. The timings below read $EPOCHREALTIME in
+# place, not through this function: a command substitution forks, and the
+# fork would be timed too.
 now_us() { local t=${EPOCHREALTIME//[!0-9]/}; echo "$((10#$t))"; }
 
 # Waits until the file has a line containing $2, for at most $3 seconds.
@@ -150,22 +153,22 @@ stop_once() {
   ) >/dev/null 2>&1 &
   watchdog=$!
   kill -TERM "$pid"
-  t0=$(now_us)
+  t0=${EPOCHREALTIME//[!0-9]/}
   if $second; then
     sleep "$((gap_ms / 1000)).$(printf '%03d' $((gap_ms % 1000)))"
     kill -TERM "$pid"
-    t0=$(now_us)
+    t0=${EPOCHREALTIME//[!0-9]/}
   fi
   status=0
   wait "$pid" || status=$?
-  t1=$(now_us)
+  t1=${EPOCHREALTIME//[!0-9]/}
   kill "$watchdog" 2>/dev/null || true
   if [ -n "$fd" ]; then exec {fd}>&-; fi
   # The client of the cut request, if it is still waiting.
   for job in $(jobs -p); do kill "$job" 2>/dev/null || true; done
   wait 2>/dev/null || true
   [ "$status" -ne 137 ] || { echo "killed by the backstop" >&2; return 1; }
-  local past_us=$(( t1 - t0 ))
+  local past_us=$(( 10#$t1 - 10#$t0 ))
   $second || past_us=$(( past_us - deadline_ms * 1000 ))
   awk -v us="$past_us" -v status="$status" 'BEGIN { printf "%.1f %d\n", us / 1000, status }'
 }
