@@ -170,7 +170,14 @@ stop_once() {
   [ "$status" -ne 137 ] || { echo "killed by the backstop" >&2; return 1; }
   local past_us=$(( 10#$t1 - 10#$t0 ))
   $second || past_us=$(( past_us - deadline_ms * 1000 ))
-  awk -v us="$past_us" -v status="$status" 'BEGIN { printf "%.1f %d\n", us / 1000, status }'
+  # A bounded wait that ran out says so in the log: count those stops.
+  local gave_up=0
+  if grep -qE 'left behind|closing the database failed|flushing visits failed' "$log"; then
+    gave_up=1
+    grep -E 'left behind|failed' "$log" | sed "s/^/$kind $step: /" >&2
+  fi
+  awk -v us="$past_us" -v status="$status" -v gave_up="$gave_up" \
+    'BEGIN { printf "%.1f %d %d\n", us / 1000, status, gave_up }'
 }
 
 results=$frozen/results.txt
@@ -182,7 +189,10 @@ for kind in "${kinds[@]}"; do
     for run in $(seq 1 "$runs"); do
       if line=$(stop_once "$step" "$kind"); then
         echo "$kind $step $line" >>"$results"
-        echo "$kind $step run $run/$runs: ${line% *} ms, exit ${line#* }" >&2
+        read -r ms status gave_up <<<"$line"
+        note=""
+        [ "$gave_up" = 1 ] && note=", a wait after the cut-off gave up"
+        echo "$kind $step run $run/$runs: $ms ms, exit $status$note" >&2
       else
         echo "$kind $step run $run/$runs: failed; left out" >&2
         failed=$((failed + 1))
@@ -223,6 +233,7 @@ table=$(awk -v steps="${steps[*]}" '
     if (!(kind in seen)) { seen[kind] = 1; order[++kinds] = kind }
     values[kind, step] = values[kind, step] " " $3
     if ($4 != 1) odd[kind, step] = odd[kind, step] " " $4
+    if ($5 == 1) gaveup[kind, step]++
   }
   END {
     ns = split(steps, names, " ")
@@ -238,11 +249,13 @@ table=$(awk -v steps="${steps[*]}" '
         m = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
         cell = fmt(m) " (" fmt(v[1]) "-" fmt(v[n]) ")"
         if ((kind, names[s]) in odd) { cell = cell " !"; notes = notes "\n# " kind " " names[s] ": exit statuses other than 1:" odd[kind, names[s]] }
+        if ((kind, names[s]) in gaveup) { cell = cell " *"; notes = notes "\n# " kind " " names[s] ": " gaveup[kind, names[s]] " stops where a wait after the cut-off gave up" }
         printf "  %-20s", cell
       }
       printf "\n"
     }
-    print "each cell: median (min-max) over the runs; every run exited with status 1 unless marked !" notes
+    print "each cell: median (min-max) over the runs; every run exited with status 1 unless marked !,"
+    print "and no wait after the cut-off gave up (`left behind`, `… failed` in the log) unless marked *" notes
   }' "$results")
 report=$(
   echo "\$ scripts/bound.sh$args"
