@@ -114,9 +114,9 @@ const CUT_OFF_CHECK_STEPS: i32 = 1000;
 /// up, a row at a time, until the clock passes the end it read at the start.
 const SPIN: &str = "
     WITH RECURSIVE spin(n, until) AS (
-        SELECT 0, clock_ms() + ?1
+        SELECT 0, clock_us() + ?1 * 1000
         UNION ALL
-        SELECT n + 1, until FROM spin WHERE clock_ms() < until
+        SELECT n + 1, until FROM spin WHERE clock_us() < until
     )
     SELECT max(n) FROM spin
 ";
@@ -144,12 +144,12 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
-        // A clock that SQL can read, in milliseconds since the store opened:
+        // A clock that SQL can read, in microseconds since the store opened:
         // `slow_query` checks it at every row, so one statement runs for
         // as long as asked. Not deterministic, so SQLite calls it each time.
         let opened = Instant::now();
-        conn.create_scalar_function("clock_ms", 0, FunctionFlags::SQLITE_UTF8, move |_| {
-            Ok(i64::try_from(opened.elapsed().as_millis()).unwrap_or(i64::MAX))
+        conn.create_scalar_function("clock_us", 0, FunctionFlags::SQLITE_UTF8, move |_| {
+            Ok(i64::try_from(opened.elapsed().as_micros()).unwrap_or(i64::MAX))
         })?;
         // ANCHOR: progress_handler
         // Every CUT_OFF_CHECK_STEPS steps of any statement, SQLite asks this
@@ -310,7 +310,11 @@ impl Store {
     /// bookmark [`SLOW_QUERY_URL`], keeps SQLite busy for about `busy_for`
     /// in a single statement, and commits.
     pub async fn slow_query(&self, busy_for: Duration) -> Result<(), StoreError> {
-        let busy_ms = i64::try_from(busy_for.as_millis()).unwrap_or(i64::MAX);
+        // Capped so that `?1 * 1000` in SPIN stays an integer: 10^12 ms
+        // is thirty years.
+        const LONGEST_MS: i64 = 1_000_000_000_000;
+        let busy_ms =
+            i64::try_from(busy_for.as_millis()).map_or(LONGEST_MS, |ms| ms.min(LONGEST_MS));
         self.call(move |conn| {
             let tx = conn.transaction()?;
             tx.execute(

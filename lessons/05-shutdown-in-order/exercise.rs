@@ -76,7 +76,7 @@ async fn run() -> ExitCode {
     // TODO: serve `visits::app(…)` instead of `app(…)`: the API plus
     //       `GET /bookmarks/{id}/visit`.
     info!(%addr, "server starting");
-    // The server runs in a task of its own so that `main` is free to wait
+    // The server runs in a task of its own so that `run` is free to wait
     // for the signal and then to time the drain. axum's `serve` retries
     // failed accepts itself and returns only once a shutdown has begun.
     let mut server = tokio::spawn(
