@@ -19,9 +19,11 @@ pub const BOUND: Duration = Duration::from_millis(250);
 /// takes longer, and is left behind.
 pub const CUT_OFF_GRACE: Duration = Duration::from_millis(50);
 
-/// The last writes, after a cut-off: the final flush and the close of the
-/// database together. After a clean drain they also get what is left
-/// until the deadline.
+/// The last writes, after a cut-off: the final flush, and the close's wait
+/// for the connection. After a clean drain they also get what is left
+/// until the deadline. The close itself, once it has the connection, runs
+/// to its end: its checkpoint is a write to the disk, which no bound of
+/// ours can shorten (see `Store::close_or_give_up`).
 pub const CLOSE_GRACE: Duration = Duration::from_millis(100);
 
 /// The log file's writer thread, to write the lines still queued.

@@ -44,7 +44,8 @@ pub enum StoreError {
     /// [`Store::cut_off`] stopped the call, or it never ran: the shutdown's
     /// deadline has passed.
     CutOff,
-    /// The caller stopped waiting (see [`before`]); the call may still run.
+    /// The caller stopped waiting (see [`before`],
+    /// [`Store::close_or_give_up`]); the call may still run.
     GaveUp,
     Sqlite(rusqlite::Error),
 }
@@ -336,22 +337,46 @@ impl Store {
     /// went through. Later calls on any clone get [`StoreError::Closed`].
     ///
     /// It waits for the call running on the connection, however long that
-    /// takes: bound it with [`before`], after a [`cut_off`](Store::cut_off).
+    /// takes; [`close_or_give_up`](Store::close_or_give_up) does not.
     pub async fn close(&self) -> Result<(), StoreError> {
+        self.close_by(None).await
+    }
+
+    /// As [`close`](Store::close), but gives up ([`StoreError::GaveUp`]) if
+    /// the connection is still held by a call at `by`, as after a cut-off
+    /// only a call stuck outside SQLite could hold it.
+    ///
+    /// Once the close has the connection, it runs to its end: its final
+    /// checkpoint writes to the database file, and cut short it would leave
+    /// the `-wal` file behind. That write is the disk's to finish: a process
+    /// whose thread is inside `fsync` cannot exit before it returns anyway.
+    pub async fn close_or_give_up(&self, by: tokio::time::Instant) -> Result<(), StoreError> {
+        self.close_by(Some(by)).await
+    }
+
+    async fn close_by(&self, by: Option<tokio::time::Instant>) -> Result<(), StoreError> {
         let conn = Arc::clone(&self.conn);
-        let joined = tokio::task::spawn_blocking(move || {
+        let (taken, has_taken) = tokio::sync::oneshot::channel();
+        let mut closing = tokio::task::spawn_blocking(move || {
             let Some(conn) = lock(&conn).take() else {
                 return Err(StoreError::Closed);
             };
+            let _ = taken.send(());
             // An interrupt from `cut_off` that found no statement running is
             // still pending, and the close's checkpoint would stop on it,
             // leaving the -wal file behind. SQLite clears it whenever a
             // statement is prepared with none running: prepare one.
             drop(conn.prepare("SELECT 1"));
             conn.close().map_err(|(_, err)| StoreError::Sqlite(err))
-        })
-        .await;
-        match joined {
+        });
+        if let Some(by) = by {
+            // Ends when the connection is taken, or when the close returned
+            // without it (the sender dropped): either way, no more giving up.
+            if tokio::time::timeout_at(by, has_taken).await.is_err() {
+                return Err(StoreError::GaveUp);
+            }
+        }
+        match (&mut closing).await {
             Ok(result) => result,
             Err(err) => match err.try_into_panic() {
                 Ok(panic) => std::panic::resume_unwind(panic),
@@ -568,6 +593,37 @@ mod tests {
         let (spun, took) = call.await.unwrap().unwrap();
         assert!(spun.is_err(), "the second statement ran to its end");
         assert!(took < Duration::from_millis(500), "stopped after {took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_close_gives_up_on_a_connection_held_past_its_bound() {
+        let store = Store::open(":memory:").unwrap();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (holding, held) = tokio::sync::oneshot::channel();
+        let holder = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .call(move |_| {
+                        let _ = holding.send(());
+                        let _ = released.recv();
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        held.await.unwrap();
+
+        let started = Instant::now();
+        let closed = store
+            .close_or_give_up(tokio::time::Instant::now() + Duration::from_millis(50))
+            .await;
+
+        assert!(matches!(closed, Err(StoreError::GaveUp)), "{closed:?}");
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(500), "gave up after {took:?}");
+        release.send(()).unwrap();
+        holder.await.unwrap().unwrap();
     }
 
     fn stored_urls(db: &Path) -> Vec<String> {
