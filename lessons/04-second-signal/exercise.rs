@@ -14,7 +14,6 @@ use bookmarks::{
     cutoff::{CutoffListener, cut_off},
     phase::{CUT_OFF_GRACE, Ending, RUNTIME_GRACE, after_cut_off, last_writes_by, phase, served},
     signals::ShutdownSignals,
-    store,
 };
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -113,9 +112,11 @@ async fn run() -> ExitCode {
     // ANCHOR: cleanup
     // Whatever the drain did, the database is closed: a timed-out drain is
     // no reason to skip the one step that makes the file consistent. After
-    // the cut-off nothing holds the connection for long, and the close
-    // gets a bound too: given up, it says so.
-    let closed = store::before(last_writes_by(deadline, !clean), store.close()).await;
+    // the cut-off nothing holds the connection for long; if something
+    // still does at the bound, the close is given up, and says so.
+    let closed = store
+        .close_or_give_up(last_writes_by(deadline, !clean))
+        .await;
     match &closed {
         Ok(()) => info!("database closed"),
         Err(err) => error!(%err, "closing the database failed"),

@@ -172,7 +172,7 @@ async fn run() -> ExitCode {
     }
 
     // 5. Close the database, now that nothing will use it again.
-    let closed = store::before(last_writes, store.close()).await;
+    let closed = store.close_or_give_up(last_writes).await;
     match &closed {
         Ok(()) => info!("database closed"),
         Err(err) => error!(%err, "closing the database failed"),
