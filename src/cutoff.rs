@@ -1,4 +1,13 @@
-//! Closing connections that are still open when the drain deadline passes.
+//! The cut-off: ending what is still running when the drain deadline
+//! passes (or a second signal says not to wait), and saying what it ended.
+//!
+//! [`cut_off`] is the moment. It closes the connections still open (below),
+//! stops the database call still running ([`Store::cut_off`]) and logs one
+//! line naming what was abandoned. Blocking threads are the one kind of
+//! work nothing can stop: the steps leave them behind when they shut their
+//! runtime down.
+//!
+//! ## Closing connections
 //!
 //! `axum::serve` runs each connection in a task of its own and keeps no handle
 //! to it. Graceful shutdown asks those tasks to finish; nothing in axum can
@@ -24,6 +33,33 @@ use tokio::{
     net::{TcpListener, TcpStream},
 };
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tracing::warn;
+
+use crate::{
+    in_flight::{self, InFlight},
+    store::Store,
+};
+
+// ANCHOR: cut_off
+/// Cuts off everything still running: every connection fails its next read
+/// or write (`connections` is the token given to [`CutoffListener`]), the
+/// database call still running stops and rolls back, and a line says what
+/// was abandoned. Only `store`, the caller's handle, still reaches the
+/// database afterwards. Returns what was in flight.
+pub fn cut_off(connections: &CancellationToken, store: &mut Store) -> in_flight::Snapshot {
+    let abandoned = in_flight::Snapshot::now();
+    warn!(
+        requests = abandoned.requests,
+        blocking = abandoned.blocking,
+        queries = abandoned.queries,
+        connections = abandoned.connections,
+        "abandoned"
+    );
+    connections.cancel();
+    store.cut_off();
+    abandoned
+}
+// ANCHOR_END: cut_off
 
 /// A [`TcpListener`] whose connections all close when `cutoff` is cancelled.
 pub struct CutoffListener {
@@ -62,6 +98,7 @@ pub struct CutoffStream {
     // Polled on every read and write, so the connection's task is woken the
     // moment the token is cancelled, even while it waits for the client.
     cutoff: Pin<Box<WaitForCancellationFutureOwned>>,
+    _open: InFlight,
 }
 // ANCHOR_END: stream
 
@@ -70,6 +107,7 @@ impl CutoffStream {
         CutoffStream {
             inner,
             cutoff: Box::pin(cutoff.cancelled_owned()),
+            _open: in_flight::CONNECTIONS.enter(),
         }
     }
 

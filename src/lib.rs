@@ -8,6 +8,7 @@
 pub mod body;
 pub mod config;
 pub mod cutoff;
+pub mod in_flight;
 pub mod lifecycle;
 pub mod link_check;
 pub mod phase;

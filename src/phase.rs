@@ -1,51 +1,279 @@
-//! Shutdown in phases, from step 5 on: each phase waits for its work
-//! within one deadline shared by all phases, and a second signal ends any
-//! of them at once.
+//! The shape every step from 3 on gives its shutdown: phases that wait for
+//! their work within one deadline (a second signal, from step 4 on, ends
+//! any of them at once), then a cut-off, then the last writes, each wait
+//! after the deadline bounded, so that the whole stop keeps [`BOUND`].
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, io, time::Duration};
 
-use tokio::time::Instant;
-use tracing::warn;
+use tokio::{task::JoinHandle, time::Instant};
+use tracing::{error, warn};
 
-use crate::signals::ShutdownSignals;
+// ANCHOR: bound
+/// The promise, from step 3 on: the process is gone at most this long
+/// after the drain deadline, or after a second signal (step 4 on).
+pub const BOUND: Duration = Duration::from_millis(250);
+
+/// After the cut-off, how long what was cut off gets to end: a connection
+/// task, an aborted worker. Each ends at its next poll, within a
+/// millisecond; only code stuck in a synchronous call on a runtime thread
+/// takes longer, and is left behind.
+pub const CUT_OFF_GRACE: Duration = Duration::from_millis(50);
+
+/// The last writes, after a cut-off: the final flush, and the close's wait
+/// for the connection. After a clean drain they also get what is left
+/// until the deadline. The close itself, once it has the connection, runs
+/// to its end: its checkpoint is a write to the disk, which no bound of
+/// ours can shorten (see `Store::close_or_give_up`).
+pub const CLOSE_GRACE: Duration = Duration::from_millis(100);
+
+/// The log file's writer thread, to write the lines still queued.
+pub const LOG_GRACE: Duration = Duration::from_millis(25);
+
+/// The runtime, once `main`'s future has returned, to drop its tasks and
+/// stop its threads. A blocking thread still running is left behind.
+pub const RUNTIME_GRACE: Duration = Duration::from_millis(10);
+
+// What can follow the deadline, one wait after another, fits in the bound
+// with room to spare for the work between the waits.
+const _: () = assert!(
+    CUT_OFF_GRACE.as_millis()
+        + CLOSE_GRACE.as_millis()
+        + LOG_GRACE.as_millis()
+        + RUNTIME_GRACE.as_millis()
+        <= BOUND.as_millis() * 3 / 4
+);
+// ANCHOR_END: bound
 
 // ANCHOR: phase
-/// How long a phase that starts after the deadline still gets.
-pub const LAST_CHANCE: Duration = Duration::from_millis(50);
-
-/// How one phase of the shutdown ended.
+/// How one phase of the shutdown ended. `Finished` keeps what the work
+/// returned: a server that ended with an error is not a drained one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending {
-    Finished,
+pub enum Ending<T> {
+    Finished(T),
     TimedOut,
     Forced,
 }
 
-/// Waits for `work` until it finishes, the shared deadline passes, or a
-/// second signal arrives, and logs the last two.
+impl<T> Ending<T> {
+    pub fn is_finished(&self) -> bool {
+        matches!(self, Ending::Finished(_))
+    }
+}
+
+/// Waits for `work` until it finishes, the shared deadline passes, or
+/// `second_signal` completes, and logs the last two.
 ///
-/// A phase that starts after the deadline (the drain before it used the
-/// whole budget) still gets [`LAST_CHANCE`]: work that was just told to
-/// stop needs a moment to be scheduled and notice, and timing it out
-/// unpolled would report as stuck a worker that was about to finish.
-pub async fn phase(
+/// A phase that starts after the deadline still looks at its work once:
+/// `timeout_at` polls the work before its timer, so work that has just
+/// finished counts as finished.
+pub async fn phase<T>(
     name: &'static str,
-    work: impl Future,
+    work: impl Future<Output = T>,
     deadline: Instant,
-    signals: &mut ShutdownSignals,
-) -> Ending {
+    second_signal: impl Future<Output = &'static str>,
+) -> Ending<T> {
     tokio::select! {
-        finished = tokio::time::timeout_at(deadline.max(Instant::now() + LAST_CHANCE), work) => match finished {
-            Ok(_) => Ending::Finished,
+        finished = tokio::time::timeout_at(deadline, work) => match finished {
+            Ok(output) => Ending::Finished(output),
             Err(_elapsed) => {
                 warn!(phase = name, "shutdown timed out");
                 Ending::TimedOut
             }
         },
-        signal = signals.recv() => {
+        signal = second_signal => {
             warn!(signal, phase = name, "forced shutdown");
             Ending::Forced
         }
     }
 }
 // ANCHOR_END: phase
+
+// ANCHOR: served
+/// Waits for the server task and says whether `serve` ended well, logging
+/// how it did not: an I/O error, a panic.
+///
+/// It borrows the handle, so a phase that times out leaves the task to be
+/// awaited again after the cut-off. A task that has ended must never be
+/// awaited again (its `JoinHandle` panics): [`Ending::Finished`] keeps
+/// this function's answer so that no step needs to.
+pub async fn served(server: &mut JoinHandle<io::Result<()>>) -> bool {
+    match server.await {
+        Ok(Ok(())) => true,
+        Ok(Err(err)) => {
+            error!(%err, "server failed");
+            false
+        }
+        // A `JoinError` is a panic or a cancellation; `into_panic` would
+        // itself panic on the second.
+        Err(err) => match err.try_into_panic() {
+            Ok(panic) => {
+                error!(panic = panic_message(&*panic), "server panicked");
+                false
+            }
+            Err(err) => {
+                error!(%err, "server task cancelled");
+                false
+            }
+        },
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(message) = panic.downcast_ref::<&str>() {
+        message
+    } else if let Some(message) = panic.downcast_ref::<String>() {
+        message
+    } else {
+        "(not a string)"
+    }
+}
+// ANCHOR_END: served
+
+// ANCHOR: after_cut_off
+/// After the cut-off: waits until `by` at most for `work` that was cut off
+/// to end, and logs it if it did not.
+pub async fn after_cut_off<T>(
+    name: &'static str,
+    work: impl Future<Output = T>,
+    by: Instant,
+) -> Option<T> {
+    match tokio::time::timeout_at(by, work).await {
+        Ok(output) => Some(output),
+        Err(_elapsed) => {
+            error!(phase = name, "still running after the cut-off; left behind");
+            None
+        }
+    }
+}
+
+/// When the last writes (the final flush, the close) must be done by:
+/// [`CLOSE_GRACE`] from now after a cut-off; after a clean drain, that
+/// plus what is left until the deadline, so that a clean stop never gives
+/// up its close early.
+pub fn last_writes_by(deadline: Instant, cut_off: bool) -> Instant {
+    let now = Instant::now();
+    let from = if cut_off { now } else { deadline.max(now) };
+    from + CLOSE_GRACE
+}
+// ANCHOR_END: after_cut_off
+
+// ANCHOR: drop_within
+/// Drops `value` on a thread of its own and waits at most `limit` for the
+/// drop to finish; says whether it did.
+///
+/// For the log file's `WorkerGuard`: its drop waits up to 100 ms to hand
+/// the writer thread the shutdown message and then up to 1 s for the
+/// thread to write what is queued (tracing-appender 0.2.5,
+/// `impl Drop for WorkerGuard` in `src/non_blocking.rs`), four times the
+/// whole [`BOUND`].
+pub fn drop_within<T: Send + 'static>(value: T, limit: Duration) -> bool {
+    let (done, dropped) = std::sync::mpsc::channel();
+    let dropper = std::thread::Builder::new()
+        .name("drop-within".into())
+        .spawn(move || {
+            drop(value);
+            let _ = done.send(());
+        });
+    // Without a thread the value was dropped here, on the spot, as the
+    // closure that held it was.
+    dropper.is_err() || dropped.recv_timeout(limit).is_ok()
+}
+// ANCHOR_END: drop_within
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
+
+    #[tokio::test]
+    async fn a_server_that_panics_is_finished_and_not_served() {
+        let mut server: JoinHandle<io::Result<()>> = tokio::spawn(async { panic!("boom") });
+        let ending = phase(
+            "requests",
+            served(&mut server),
+            far(),
+            std::future::pending(),
+        )
+        .await;
+        assert_eq!(ending, Ending::Finished(false));
+    }
+
+    #[tokio::test]
+    async fn a_server_that_fails_is_finished_and_not_served() {
+        let mut server = tokio::spawn(async { Err(io::Error::other("accept failed")) });
+        let ending = phase(
+            "requests",
+            served(&mut server),
+            far(),
+            std::future::pending(),
+        )
+        .await;
+        assert_eq!(ending, Ending::Finished(false));
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_server_task_is_reported_not_panicked_on() {
+        let mut server: JoinHandle<io::Result<()>> =
+            tokio::spawn(std::future::pending::<io::Result<()>>());
+        server.abort();
+        assert!(!served(&mut server).await);
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_server_can_be_awaited_after_the_cut_off() {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut server = tokio::spawn(async move {
+            let _ = stopped.await;
+            Ok(())
+        });
+        let ending = phase(
+            "requests",
+            served(&mut server),
+            Instant::now() + Duration::from_millis(10),
+            std::future::pending(),
+        )
+        .await;
+        assert_eq!(ending, Ending::TimedOut);
+        stop.send(()).unwrap();
+        let after = after_cut_off("requests", served(&mut server), far()).await;
+        assert_eq!(after, Some(true));
+    }
+
+    #[tokio::test]
+    async fn a_second_signal_forces() {
+        let ending = phase("requests", std::future::pending::<()>(), far(), async {
+            "SIGTERM"
+        })
+        .await;
+        assert_eq!(ending, Ending::Forced);
+    }
+
+    #[tokio::test]
+    async fn a_phase_after_the_deadline_sees_finished_work() {
+        let ending = phase(
+            "workers",
+            async { 7 },
+            Instant::now() - Duration::from_millis(1),
+            std::future::pending(),
+        )
+        .await;
+        assert_eq!(ending, Ending::Finished(7));
+    }
+
+    #[test]
+    fn a_slow_drop_is_given_up_on() {
+        struct Slow;
+        impl Drop for Slow {
+            fn drop(&mut self) {
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+        let started = std::time::Instant::now();
+        assert!(!drop_within(Slow, Duration::from_millis(20)));
+        assert!(started.elapsed() < Duration::from_millis(400));
+        assert!(drop_within(42, Duration::from_secs(5)));
+    }
+}

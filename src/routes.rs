@@ -8,11 +8,11 @@ use std::time::Duration;
 use axum::{
     Json, Router,
     extract::{
-        DefaultBodyLimit, FromRef, FromRequest, FromRequestParts, State,
+        DefaultBodyLimit, FromRef, FromRequest, FromRequestParts, Request, State,
         rejection::{JsonRejection, PathRejection, QueryRejection},
     },
     http::{Method, StatusCode, Uri},
-    middleware,
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{MethodRouter, get},
 };
@@ -25,7 +25,7 @@ use tower_http::{
 use tracing::Level;
 
 use crate::{
-    body,
+    body, in_flight,
     store::{Bookmark, Store, StoreError},
 };
 
@@ -79,6 +79,14 @@ pub fn with_middleware(router: Router) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }))
+        // Outermost, so that it counts every request a handler is working
+        // on: what a shutdown that cuts them off reports as abandoned.
+        .layer(middleware::from_fn(count_in_flight))
+}
+
+async fn count_in_flight(request: Request, next: Next) -> Response {
+    let _in_flight = in_flight::REQUESTS.enter();
+    next.run(request).await
 }
 
 async fn health() -> &'static str {
@@ -129,17 +137,64 @@ async fn delete_bookmark(
 #[derive(Debug, Deserialize)]
 struct SlowParams {
     ms: u64,
+    #[serde(default)]
+    mode: SlowMode,
+}
+
+/// How `/slow` spends its time: the three kinds of work a shutdown meets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SlowMode {
+    /// Waiting at an `.await`, as for a slow dependency. Dropping the
+    /// handler's future ends it.
+    #[default]
+    Async,
+    /// Synchronous work on a blocking thread: a CPU-bound job, a library
+    /// without async. No cancellation reaches it; it runs until it returns.
+    Blocking,
+    /// One write transaction that keeps SQLite busy: see
+    /// [`Store::slow_query`].
+    Query,
+}
+
+impl std::fmt::Display for SlowMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SlowMode::Async => "async",
+            SlowMode::Blocking => "blocking",
+            SlowMode::Query => "query",
+        })
+    }
 }
 
 /// Stands in for any request that takes a while: a report, an upload, a call
 /// to a slow dependency. The tests use it to have work in flight when the
-/// signal arrives.
-async fn slow(QueryParams(params): QueryParams<SlowParams>) -> &'static str {
+/// signal arrives, of each kind (`mode`).
+async fn slow(
+    State(store): State<Store>,
+    QueryParams(params): QueryParams<SlowParams>,
+) -> Result<&'static str, ApiError> {
     // A line of our own that tests can wait for: the request has reached
     // its handler and is now truly in flight.
-    tracing::info!(ms = params.ms, "slow request started");
-    tokio::time::sleep(Duration::from_millis(params.ms)).await;
-    "done"
+    tracing::info!(ms = params.ms, mode = %params.mode, "slow request started");
+    let duration = Duration::from_millis(params.ms);
+    match params.mode {
+        SlowMode::Async => tokio::time::sleep(duration).await,
+        SlowMode::Blocking => {
+            // Counted from now, while it waits for a thread too.
+            let in_flight = in_flight::BLOCKING.enter();
+            tokio::task::spawn_blocking(move || {
+                let _in_flight = in_flight;
+                std::thread::sleep(duration);
+            })
+            .await
+            // The closure cannot panic; the task is cancelled only when the
+            // runtime shuts down before it started.
+            .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?
+        }
+        SlowMode::Query => store.slow_query(duration).await?,
+    }
+    Ok("done")
 }
 
 async fn no_route(method: Method, uri: Uri) -> ApiError {
@@ -202,7 +257,9 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             // Only during shutdown: tell the client to try again elsewhere.
-            StoreError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
+            StoreError::Closed | StoreError::CutOff | StoreError::GaveUp => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string())
+            }
             StoreError::Sqlite(err) => {
                 tracing::error!(error = %err, "database error");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "database error")

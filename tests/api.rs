@@ -100,6 +100,47 @@ async fn slow_answers_after_the_wait() {
 }
 
 #[tokio::test]
+async fn slow_answers_after_the_wait_in_every_mode() {
+    let app = test_app();
+    for mode in ["async", "blocking", "query"] {
+        let started = std::time::Instant::now();
+        let answer = send(&app, get_req(&format!("/slow?ms=50&mode={mode}"))).await;
+        assert_eq!(
+            answer,
+            (StatusCode::OK, Value::String("done".into())),
+            "{mode}"
+        );
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(50),
+            "{mode} answered after {:?}",
+            started.elapsed()
+        );
+    }
+    // The query's transaction committed its bookmark.
+    let (status, listed) = send(&app, get_req("/bookmarks")).await;
+    assert_eq!(status, StatusCode::OK);
+    let urls: Vec<_> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["url"].clone())
+        .collect();
+    assert_eq!(urls, [json!("https://example.com/slow-query")]);
+}
+
+#[tokio::test]
+async fn slow_with_an_unknown_mode_is_400() {
+    let app = test_app();
+    for uri in [
+        "/slow?ms=5&mode=other",
+        "/slow?ms=5&mode=",
+        "/slow?ms=5&mode=Query",
+    ] {
+        assert_error(send(&app, get_req(uri)).await, StatusCode::BAD_REQUEST);
+    }
+}
+
+#[tokio::test]
 async fn malformed_json_is_400() {
     let answer = send(&test_app(), post_json("/bookmarks", "{\"url\": ")).await;
     assert_error(answer, StatusCode::BAD_REQUEST);

@@ -33,6 +33,12 @@ mod step2 {
     fn half_request_holds_the_drain() {
         checks::half_request_holds_the_drain("step2");
     }
+
+    /// A query in flight at the signal is waited for and committed.
+    #[test]
+    fn query_in_flight_is_committed() {
+        checks::drain_commits_a_query_in_flight("step2");
+    }
 }
 // ANCHOR_END: step2
 

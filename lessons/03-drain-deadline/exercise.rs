@@ -13,6 +13,11 @@ use bookmarks::{Service, app, server::serve, signals::ShutdownSignals};
 use tracing::{error, info};
 
 // ANCHOR: main
+// TODO: the process must be gone soon after the deadline, whatever is in
+//       flight, and a blocking thread would hold a runtime's drop: run
+//       `main`'s body on a runtime of your own
+//       (`tokio::runtime::Builder::new_multi_thread`) and end it with
+//       `shutdown_timeout(bookmarks::phase::RUNTIME_GRACE)`.
 #[tokio::main]
 async fn main() -> ExitCode {
     let Service {
@@ -37,8 +42,9 @@ async fn main() -> ExitCode {
     // TODO: the drain needs a deadline, `config.shutdown_timeout`, counted
     //       from the signal. Run the server in a task of its own
     //       (`tokio::spawn`), with a `CancellationToken` as its shutdown
-    //       future, so that `main` itself waits for the signal and then
-    //       times the drain with `tokio::time::timeout`.
+    //       future, so that the code here waits for the signal and then
+    //       times the drain: `bookmarks::phase::phase("requests",
+    //       served(&mut server), deadline, std::future::pending())`.
     // TODO: wrap the listener in `bookmarks::cutoff::CutoffListener`, so
     //       that the connections still open at the deadline can be closed.
     // ANCHOR: serve
@@ -52,13 +58,19 @@ async fn main() -> ExitCode {
         })
         .await;
     // ANCHOR_END: serve
-    if let Err(err) = drained {
-        error!(%err, "server failed");
-    }
+    let served = match drained {
+        Ok(()) => true,
+        Err(err) => {
+            error!(%err, "server failed");
+            false
+        }
+    };
 
-    // TODO: at the deadline, log `shutdown timed out`, cut the remaining
-    //       connections, wait for the server task to end, and exit 1 after
-    //       the cleanup below.
+    // TODO: unless the drain ended well, cut off what is left
+    //       (`bookmarks::cutoff::cut_off`, which logs `abandoned`), give
+    //       the server task `CUT_OFF_GRACE` to end (`phase::after_cut_off`),
+    //       bound the close (`bookmarks::store::before` with
+    //       `phase::last_writes_by`), and exit 1 after the cleanup.
     // ANCHOR: cleanup
     // Only now, with no request left that could use it, close the database.
     // This runs because `main` returned from `serve` instead of being killed.
@@ -69,7 +81,7 @@ async fn main() -> ExitCode {
     }
     info!("server stopped");
     // ANCHOR_END: cleanup
-    if closed.is_ok() {
+    if served && closed.is_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

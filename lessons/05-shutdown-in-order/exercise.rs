@@ -9,19 +9,46 @@
 
 use std::process::ExitCode;
 
-use bookmarks::{Service, app, cutoff::CutoffListener, server::serve, signals::ShutdownSignals};
+use bookmarks::{
+    Service, StartupError, app,
+    cutoff::{CutoffListener, cut_off},
+    phase::{CUT_OFF_GRACE, Ending, RUNTIME_GRACE, after_cut_off, last_writes_by, phase, served},
+    server::serve,
+    signals::ShutdownSignals,
+};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 // ANCHOR: main
-#[tokio::main]
-async fn main() -> ExitCode {
+// ANCHOR: runtime
+fn main() -> ExitCode {
+    // A runtime of our own rather than `#[tokio::main]`, for the way it
+    // ends. Dropping a runtime waits for every blocking thread still
+    // running, and nothing can stop one: a handler stuck in synchronous
+    // code would hold the exit for as long as it ran. `shutdown_timeout`
+    // waits a moment, then leaves such threads behind. By then the
+    // database is closed and the log has said what was abandoned.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return StartupError(format!("cannot start the runtime: {err}")).report(),
+    };
+    let status = runtime.block_on(run());
+    runtime.shutdown_timeout(RUNTIME_GRACE);
+    status
+}
+// ANCHOR_END: runtime
+
+async fn run() -> ExitCode {
     // TODO: read step 5's settings (`bookmarks::BackgroundConfig::from_env`)
     //       and set logging up with `telemetry::init_with_file`, keeping
-    //       the guard it returns alive until the very end of `main`.
+    //       the guard it returns alive until the very end of `run`.
     let Service {
         config,
-        store,
+        mut store,
         listener,
         addr,
     } = match Service::start().await {
@@ -49,7 +76,7 @@ async fn main() -> ExitCode {
     // TODO: serve `visits::app(…)` instead of `app(…)`: the API plus
     //       `GET /bookmarks/{id}/visit`.
     info!(%addr, "server starting");
-    // The server runs in a task of its own so that `main` is free to wait
+    // The server runs in a task of its own so that `run` is free to wait
     // for the signal and then to time the drain. axum's `serve` retries
     // failed accepts itself and returns only once a shutdown has begun.
     let mut server = tokio::spawn(
@@ -63,54 +90,59 @@ async fn main() -> ExitCode {
     drain.cancel();
     // ANCHOR_END: serve
 
-    // ANCHOR: deadline
-    // The deadline is counted from the signal, not from the start of the
-    // process: a server up for a week still gets the whole budget.
-    let drain_deadline = config.shutdown_timeout;
-    let drained = tokio::select! {
-        finished = tokio::time::timeout(drain_deadline, &mut server) => match finished {
-            Ok(finished) => finished.is_ok_and(|served| served.is_ok()),
-            Err(_elapsed) => {
-                warn!(timeout = ?drain_deadline, "shutdown timed out");
-                false
-            }
-        },
-        // ANCHOR: second_signal
-        // The handlers are still installed, so a second signal arrives here
-        // instead of killing the process: cleanup below still runs.
-        signal = signals.recv() => {
-            warn!(signal, "forced shutdown");
-            false
-        }
-        // ANCHOR_END: second_signal
-    };
-    if !drained {
-        // Close what is left. Each connection fails its next read or
-        // write, hyper drops it with the request it was serving, and
-        // `serve` returns once no connection task is left.
-        cutoff.cancel();
-        let _ = server.await;
-    }
-    // ANCHOR_END: deadline
-
-    // ANCHOR: cleanup
     // TODO: shut down in order, within one deadline counted from the
     //       signal (`bookmarks::phase::phase` waits for one phase): cancel
     //       the workers' token as the drain starts, so they take no new
     //       work; drain requests, log `requests drained`; log `stopping
-    //       workers`, wait for them, log `workers stopped` (abort them if
-    //       the deadline passes first); flush the visit buffer, log `visits
+    //       workers`, wait for them, log `workers stopped`; if either phase
+    //       did not end well, cut off, abort the workers and wait for them
+    //       (`phase::after_cut_off`); flush the visit buffer, log `visits
     //       flushed`; close the database; log `server stopped`; drop the
-    //       log guard.
+    //       log guard within `phase::LOG_GRACE` (`phase::drop_within`).
+    // ANCHOR: deadline
+    // The deadline is counted from the signal, not from the start of the
+    // process: a server up for a week still gets the whole budget.
+    let deadline = Instant::now() + config.shutdown_timeout;
+    // ANCHOR: second_signal
+    // The handlers are still installed, so a second signal arrives here
+    // instead of killing the process: the phase ends `Forced`, and the
+    // cut-off and the cleanup below still run.
+    let drained = phase("requests", served(&mut server), deadline, signals.recv()).await;
+    // ANCHOR_END: second_signal
+    // ANCHOR_END: deadline
+
+    // ANCHOR: cut_off
+    // Anything but a drain that ended well is cut off: the deadline
+    // passed, a second signal came, or `serve` failed and may have left
+    // connections behind.
+    let clean = drained == Ending::Finished(true);
+    if !clean {
+        // Connections fail, the running statement stops, and one line
+        // says what was abandoned.
+        cut_off(&cutoff, &mut store);
+        if !drained.is_finished() {
+            // Each connection task ends at its next poll, and `serve` once
+            // none is left: wait for that, but not for ever.
+            let by = Instant::now() + CUT_OFF_GRACE;
+            after_cut_off("requests", served(&mut server), by).await;
+        }
+    }
+    // ANCHOR_END: cut_off
+
+    // ANCHOR: cleanup
     // Whatever the drain did, the database is closed: a timed-out drain is
-    // no reason to skip the one step that makes the file consistent.
-    let closed = store.close().await;
+    // no reason to skip the one step that makes the file consistent. After
+    // the cut-off nothing holds the connection for long; if something
+    // still does at the bound, the close is given up, and says so.
+    let closed = store
+        .close_or_give_up(last_writes_by(deadline, !clean))
+        .await;
     match &closed {
         Ok(()) => info!("database closed"),
         Err(err) => error!(%err, "closing the database failed"),
     }
     info!("server stopped");
-    if drained && closed.is_ok() {
+    if clean && closed.is_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -11,12 +11,15 @@ use std::process::ExitCode;
 
 use bookmarks::{
     BackgroundConfig, Service, StartupError,
-    cutoff::CutoffListener,
+    cutoff::{CutoffListener, cut_off},
     link_check::LinkChecker,
-    phase::{Ending, phase},
+    phase::{
+        CUT_OFF_GRACE, Ending, LOG_GRACE, RUNTIME_GRACE, after_cut_off, drop_within,
+        last_writes_by, phase, served,
+    },
     server::serve,
     signals::ShutdownSignals,
-    telemetry,
+    store, telemetry,
     visits::{self, VisitBuffer},
 };
 use tokio::time::Instant;
@@ -24,11 +27,27 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{error, info};
 
 // ANCHOR: main
-#[tokio::main]
-async fn main() -> ExitCode {
+// ANCHOR: runtime
+fn main() -> ExitCode {
+    // As in step 3: the runtime's shutdown leaves behind a blocking thread
+    // that is still running, after `run` has closed everything else.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return StartupError(format!("cannot start the runtime: {err}")).report(),
+    };
+    let status = runtime.block_on(run());
+    runtime.shutdown_timeout(RUNTIME_GRACE);
+    status
+}
+// ANCHOR_END: runtime
+
+async fn run() -> ExitCode {
     // ANCHOR: logs
     // Logging comes first, and with it the guard of the file writer: it
-    // lives until the very end of `main`, after `server stopped`.
+    // lives until the very end of `run`, after `server stopped`.
     let background = match BackgroundConfig::from_env() {
         Ok(background) => background,
         Err(err) => return StartupError::from(err).report(),
@@ -40,7 +59,7 @@ async fn main() -> ExitCode {
     // ANCHOR_END: logs
     let Service {
         config,
-        store,
+        mut store,
         listener,
         addr,
     } = match Service::start().await {
@@ -94,11 +113,11 @@ async fn main() -> ExitCode {
             .into_future(),
     );
 
-    let signal = signals.recv().await;
     // TODO: on the first signal, log `not ready` (with `signal`), cancel
     //       `not_ready`, and keep serving for `config.shutdown_delay`, unless
     //       a second signal forces the exit; only then log `shutting down`
     //       and start the drain, whose deadline counts from there.
+    let signal = signals.recv().await;
     info!(signal, "shutting down");
     // ANCHOR: order
     // One budget for the whole shutdown, counted from the signal. Each phase
@@ -111,12 +130,9 @@ async fn main() -> ExitCode {
     // hand finishes while the requests do.
     drain.cancel();
     stop_workers.cancel();
-    let drained = phase("requests", &mut server, deadline, &mut signals).await;
-    if drained == Ending::Finished {
+    let drained = phase("requests", served(&mut server), deadline, signals.recv()).await;
+    if drained == Ending::Finished(true) {
         info!("requests drained");
-    } else {
-        cutoff.cancel();
-        let _ = server.await;
     }
 
     // 2. Stop the workers: they were asked at the start of the drain; now
@@ -124,42 +140,58 @@ async fn main() -> ExitCode {
     info!("stopping workers");
     let stopped = match drained {
         Ending::Forced => Ending::Forced,
-        _ => phase("workers", workers.wait(), deadline, &mut signals).await,
+        _ => phase("workers", workers.wait(), deadline, signals.recv()).await,
     };
-    if stopped == Ending::Finished {
+    if stopped.is_finished() {
         info!("workers stopped");
-    } else {
-        // A worker deaf to its token is dropped at its next `.await`. A
-        // write it had handed to SQLite still runs to its commit or
-        // rollback: the transaction, not the task, is the unit of work.
-        flusher.abort();
-        checker.abort();
-        workers.wait().await;
     }
 
-    // 3. Flush the visit buffer: the last write, now that nothing else can
+    // 3. The cut-off, if either phase did not end well: connections fail,
+    // the running statement stops and rolls back, one line says what was
+    // abandoned. A worker deaf to its token is dropped at its next
+    // `.await`; the transaction, not the task, is the unit of work, and an
+    // aborted one rolls back whole.
+    let clean = drained == Ending::Finished(true) && stopped.is_finished();
+    if !clean {
+        cut_off(&cutoff, &mut store);
+        flusher.abort();
+        checker.abort();
+        let by = Instant::now() + CUT_OFF_GRACE;
+        if !drained.is_finished() {
+            after_cut_off("requests", served(&mut server), by).await;
+        }
+        after_cut_off("workers", workers.wait(), by).await;
+    }
+
+    // 4. Flush the visit buffer: the last write, now that nothing else can
     // add to the buffer or write to the database.
-    let flushed = visits.flush(&store).await;
+    let last_writes = last_writes_by(deadline, !clean);
+    let flushed = store::before(last_writes, visits.flush(&store)).await;
     match &flushed {
         Ok(count) => info!(visits = count, "visits flushed"),
         Err(err) => error!(%err, lost = visits.pending_total(), "flushing visits failed"),
     }
 
-    // 4. Close the database, now that nothing will use it again.
-    let closed = store.close().await;
+    // 5. Close the database, now that nothing will use it again.
+    let closed = store.close_or_give_up(last_writes).await;
     match &closed {
         Ok(()) => info!("database closed"),
         Err(err) => error!(%err, "closing the database failed"),
     }
     info!("server stopped");
 
-    // 5. Flush the logs: dropping the guard waits until the writer thread
-    // has written every queued line, `server stopped` included.
-    drop(log_guard);
+    // 6. Flush the logs: dropping the guard waits until the writer thread
+    // has written every queued line, `server stopped` included, but for
+    // up to 1.1 s: dropped on a thread of its own, it gets LOG_GRACE.
+    let logs_flushed = drop_within(log_guard, LOG_GRACE);
+    if !logs_flushed {
+        eprintln!(
+            "error: LOG_FILE not flushed within {LOG_GRACE:?}; its last lines may be missing"
+        );
+    }
     // ANCHOR_END: order
 
-    let clean = drained == Ending::Finished && stopped == Ending::Finished;
-    if clean && flushed.is_ok() && closed.is_ok() {
+    if clean && flushed.is_ok() && closed.is_ok() && logs_flushed {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -62,9 +62,13 @@ async fn main() -> ExitCode {
         })
         .await;
     // ANCHOR_END: serve
-    if let Err(err) = drained {
-        error!(%err, "server failed");
-    }
+    let served = match drained {
+        Ok(()) => true,
+        Err(err) => {
+            error!(%err, "server failed");
+            false
+        }
+    };
 
     // ANCHOR: cleanup
     // Only now, with no request left that could use it, close the database.
@@ -76,7 +80,7 @@ async fn main() -> ExitCode {
     }
     info!("server stopped");
     // ANCHOR_END: cleanup
-    if closed.is_ok() {
+    if served && closed.is_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -1,10 +1,18 @@
-//! Step 3: drain with a deadline.
+//! Step 3: drain with a deadline, and keep it.
 //!
 //! As step 2, but the drain may take at most `SHUTDOWN_TIMEOUT` (default
 //! `10s`), counted from the signal. When it runs out the server logs
-//! `shutdown timed out`, closes the connections still open, closes the
-//! database, logs `server stopped` and exits 1, so a supervisor can tell a
-//! clean stop from a cut-off one.
+//! `shutdown timed out`, cuts off what is still running and logs
+//! `abandoned` with how many requests, blocking tasks, queries and
+//! connections that was, closes the database, logs `server stopped` and
+//! exits 1, so a supervisor can tell a clean stop from a cut-off one.
+//!
+//! The deadline is a promise: the process is gone at most 250 ms after it,
+//! whatever is in flight. A request waiting at an `.await` is dropped with
+//! its connection; a statement still running is stopped and its
+//! transaction rolled back; a blocking thread, which nothing can stop, is
+//! left behind when the runtime shuts down. Every wait after the deadline
+//! has a bound of its own (`bookmarks::phase`).
 //!
 //! The problem it leaves: an operator who presses Ctrl+C again, or a
 //! supervisor that sends a second SIGTERM, is ignored until the deadline.
@@ -19,25 +27,53 @@
 //! Then, in a second terminal, a request that outlives the deadline:
 //!
 //! ```not_rust
-//! curl -i 'localhost:8080/slow?ms=60000'   # and, before it answers:
+//! curl -i 'localhost:8080/slow?ms=60000&mode=blocking'   # and, before it answers:
 //! kill -TERM "$(pgrep -x step3)"
 //! ```
 //!
 //! Three seconds after the signal curl reports `Empty reply from server` and
-//! the server exits with status 1.
+//! the server exits with status 1, although the blocking thread would
+//! have slept for another 57 seconds.
 
-use std::process::ExitCode;
+use std::{future::pending, process::ExitCode};
 
-use bookmarks::{Service, app, cutoff::CutoffListener, server::serve, signals::ShutdownSignals};
+use bookmarks::{
+    Service, StartupError, app,
+    cutoff::{CutoffListener, cut_off},
+    phase::{CUT_OFF_GRACE, Ending, RUNTIME_GRACE, after_cut_off, last_writes_by, phase, served},
+    server::serve,
+    signals::ShutdownSignals,
+};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 // ANCHOR: main
-#[tokio::main]
-async fn main() -> ExitCode {
+// ANCHOR: runtime
+fn main() -> ExitCode {
+    // A runtime of our own rather than `#[tokio::main]`, for the way it
+    // ends. Dropping a runtime waits for every blocking thread still
+    // running, and nothing can stop one: a handler stuck in synchronous
+    // code would hold the exit for as long as it ran. `shutdown_timeout`
+    // waits a moment, then leaves such threads behind. By then the
+    // database is closed and the log has said what was abandoned.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return StartupError(format!("cannot start the runtime: {err}")).report(),
+    };
+    let status = runtime.block_on(run());
+    runtime.shutdown_timeout(RUNTIME_GRACE);
+    status
+}
+// ANCHOR_END: runtime
+
+async fn run() -> ExitCode {
     let Service {
         config,
-        store,
+        mut store,
         listener,
         addr,
     } = match Service::start().await {
@@ -59,7 +95,7 @@ async fn main() -> ExitCode {
     let listener = CutoffListener::new(listener, cutoff.clone());
 
     info!(%addr, "server starting");
-    // The server runs in a task of its own so that `main` is free to wait
+    // The server runs in a task of its own so that `run` is free to wait
     // for the signal and then to time the drain. axum's `serve` retries
     // failed accepts itself and returns only once a shutdown has begun.
     let mut server = tokio::spawn(
@@ -75,34 +111,43 @@ async fn main() -> ExitCode {
 
     // ANCHOR: deadline
     // The deadline is counted from the signal, not from the start of the
-    // process: a server up for a week still gets the whole budget.
-    let drain_deadline = config.shutdown_timeout;
-    let drained = match tokio::time::timeout(drain_deadline, &mut server).await {
-        Ok(finished) => finished.is_ok_and(|served| served.is_ok()),
-        Err(_elapsed) => {
-            warn!(timeout = ?drain_deadline, "shutdown timed out");
-            false
-        }
-    };
-    if !drained {
-        // Close what is left. Each connection fails its next read or
-        // write, hyper drops it with the request it was serving, and
-        // `serve` returns once no connection task is left.
-        cutoff.cancel();
-        let _ = server.await;
-    }
+    // process: a server up for a week still gets the whole budget. Step 3
+    // does not listen for a second signal: `pending()` never completes.
+    let deadline = Instant::now() + config.shutdown_timeout;
+    let drained = phase("requests", served(&mut server), deadline, pending()).await;
     // ANCHOR_END: deadline
+
+    // ANCHOR: cut_off
+    // Anything but a drain that ended well is cut off: the deadline
+    // passed, or `serve` failed and may have left connections behind.
+    let clean = drained == Ending::Finished(true);
+    if !clean {
+        // Connections fail, the running statement stops, and one line
+        // says what was abandoned.
+        cut_off(&cutoff, &mut store);
+        if !drained.is_finished() {
+            // Each connection task ends at its next poll, and `serve` once
+            // none is left: wait for that, but not for ever.
+            let by = Instant::now() + CUT_OFF_GRACE;
+            after_cut_off("requests", served(&mut server), by).await;
+        }
+    }
+    // ANCHOR_END: cut_off
 
     // ANCHOR: cleanup
     // Whatever the drain did, the database is closed: a timed-out drain is
-    // no reason to skip the one step that makes the file consistent.
-    let closed = store.close().await;
+    // no reason to skip the one step that makes the file consistent. After
+    // the cut-off nothing holds the connection for long; if something
+    // still does at the bound, the close is given up, and says so.
+    let closed = store
+        .close_or_give_up(last_writes_by(deadline, !clean))
+        .await;
     match &closed {
         Ok(()) => info!("database closed"),
         Err(err) => error!(%err, "closing the database failed"),
     }
     info!("server stopped");
-    if drained && closed.is_ok() {
+    if clean && closed.is_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -67,6 +67,18 @@ macro_rules! deadline_suite {
             crate::support::checks::deadline_ends_a_stuck_request($bin);
         }
 
+        /// A blocking thread does not hold the process past the deadline.
+        #[test] $(#[$attr])*
+        fn deadline_ends_blocking_work() {
+            crate::support::checks::deadline_ends_blocking_work($bin);
+        }
+
+        /// A running query is stopped at the deadline and rolled back.
+        #[test] $(#[$attr])*
+        fn deadline_ends_a_query() {
+            crate::support::checks::deadline_ends_a_query($bin);
+        }
+
         /// The deadline's clock starts at the signal.
         #[test] $(#[$attr])*
         fn deadline_starts_at_the_signal() {
@@ -86,7 +98,8 @@ macro_rules! deadline_suite {
 /// The second-signal escape every step from 4 on keeps.
 macro_rules! force_suite {
     ($bin:literal $(, #[$attr:meta])*) => {
-        /// A second SIGTERM during the drain forces exit 1 at once.
+        /// A second SIGTERM during the drain forces exit 1 at once, whatever
+        /// is in flight.
         #[test] $(#[$attr])*
         fn second_sigterm_forces_exit() {
             crate::support::checks::second_signal_forces_exit($bin, crate::support::Signal::SIGTERM);
@@ -127,6 +140,12 @@ macro_rules! background_suite {
         #[test] $(#[$attr])*
         fn stuck_worker_is_cut_at_the_deadline() {
             crate::support::checks::stuck_worker_is_cut_at_deadline($bin);
+        }
+
+        /// A second signal cuts off a worker in the middle of a unit.
+        #[test] $(#[$attr])*
+        fn second_signal_cuts_a_stuck_worker() {
+            crate::support::checks::second_signal_cuts_a_stuck_worker($bin);
         }
 
         /// Phases run and are logged in order; LOG_FILE ends with `server stopped`.
