@@ -7,18 +7,49 @@
 //! grace period ends it. Step 6 handles SIGTERM and shuts down cleanly.
 //!
 //! The tests use `unshare --pid --fork`, which needs privileges that not
-//! every machine grants; where it is refused they say so and pass.
-
-#![cfg(target_os = "linux")]
-
-mod support;
+//! every machine grants. Where it is refused, each test is reported as
+//! *ignored*, with the reason, never as passed: the harness is
+//! `libtest-mimic`, which can decide that at run time.
 
 use std::{process::Command, time::Duration};
 
+use libtest_mimic::{Arguments, Failed, Trial};
 use nix::{sys::signal::kill, unistd::Pid};
-use support::{Launch, Server, Signal, assert_exit_code};
+use tools::{
+    client::get,
+    harness::{Launch, Server, Signal, assert_exit_code},
+};
 
 const UNSHARE: [&str; 4] = ["unshare", "--pid", "--fork", "--kill-child"];
+
+fn main() {
+    let arguments = Arguments::from_args();
+    let refused = namespaces_refused();
+    if let Some(reason) = &refused {
+        eprintln!("PID 1 tests ignored: this machine refuses a PID namespace ({reason})");
+    }
+    let tests: [(&str, fn()); 2] = [
+        ("step1_as_pid_1_ignores_sigterm", step1_as_pid_1_ignores_sigterm),
+        ("step6_as_pid_1_shuts_down_cleanly", step6_as_pid_1_shuts_down_cleanly),
+    ];
+    let trials = tests
+        .into_iter()
+        .map(|(name, test)| Trial::test(name, move || run(test)).with_ignored_flag(refused.is_some()))
+        .collect();
+    libtest_mimic::run(&arguments, trials).exit();
+}
+
+/// A test as the standard harness runs one: a panic is a failure.
+fn run(test: fn()) -> Result<(), Failed> {
+    std::panic::catch_unwind(test).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
+            .unwrap_or_default();
+        Failed::from(message)
+    })
+}
 
 /// Whether this machine lets us create a PID namespace; the reason if not.
 fn namespaces_refused() -> Option<String> {
@@ -50,12 +81,7 @@ fn init_process(server: &Server) -> Pid {
 // ANCHOR: step1_as_pid_1
 /// Step 1 as PID 1 ignores SIGTERM and SIGINT: `docker stop` would wait
 /// out its grace period and then SIGKILL it.
-#[test]
 fn step1_as_pid_1_ignores_sigterm() {
-    if let Some(reason) = namespaces_refused() {
-        println!("skipped: PID namespaces are not permitted here ({reason})");
-        return;
-    }
     let mut server = Launch::new("step1").wrapped_in(&UNSHARE).start();
     let init = init_process(&server);
 
@@ -68,25 +94,19 @@ fn step1_as_pid_1_ignores_sigterm() {
         "still running"
     );
     assert_eq!(
-        support::get(&server.url("/health"), Duration::from_secs(2)),
+        get(&server.url("/health"), Duration::from_secs(2)),
         Ok((200, "ok".into())),
         "and still serving"
     );
     // Only SIGKILL from outside the namespace ends it, as Docker's does.
     kill(init, Signal::SIGKILL).unwrap();
-    let status = server.expect_exit(Duration::from_secs(5));
-    assert!(!status.success());
+    server.expect_exit(Duration::from_secs(5));
 }
 // ANCHOR_END: step1_as_pid_1
 
 // ANCHOR: step6_as_pid_1
 /// Step 6 as PID 1 handles SIGTERM: it drains and exits 0.
-#[test]
 fn step6_as_pid_1_shuts_down_cleanly() {
-    if let Some(reason) = namespaces_refused() {
-        println!("skipped: PID namespaces are not permitted here ({reason})");
-        return;
-    }
     let mut server = Launch::new("step6").wrapped_in(&UNSHARE).start();
     let init = init_process(&server);
 

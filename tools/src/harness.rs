@@ -1,101 +1,179 @@
-//! The harness every behaviour test shares: start a step's real binary,
-//! learn its port from the `server starting` line, send it real signals,
-//! and observe what a user would: responses, exit status, logs, rows.
+//! The one harness: start a step's real binary, learn its port from the
+//! `server starting` line, read every line it prints, send it real
+//! signals, and see how it ended.
 //!
-//! Every wait here is bounded. A child still running when its [`Server`]
-//! is dropped is killed, and a failing test prints the child's output.
-
-#![allow(dead_code)] // each test crate uses a different part of the harness
-
-pub mod checks;
-#[macro_use]
-pub mod suites;
+//! The tests in `tests/` and `lessons/tests/`, the checks in
+//! [`crate::checks`] and the tools (`loadtest`, `timeline`) all start their
+//! processes here. Every wait has a bound. A child still running when its
+//! [`Server`] is dropped is killed and reaped, and a test that fails prints
+//! the child's output.
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
-    net::{SocketAddr, TcpStream},
+    env,
+    ffi::OsStr,
+    fmt,
+    io::{BufRead, BufReader, Read},
+    net::SocketAddr,
     os::unix::process::{CommandExt, ExitStatusExt},
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
-    sync::{Arc, Condvar, Mutex},
+    sync::{Arc, Condvar, Mutex, MutexGuard},
     thread,
     time::{Duration, Instant},
 };
 
 pub use nix::sys::signal::Signal;
-use nix::{sys::signal::kill, unistd::Pid};
+use nix::{
+    sys::signal::{SigHandler, SigSet, SigmaskHow, kill, signal, sigprocmask},
+    unistd::Pid,
+};
 use tempfile::TempDir;
 
 /// How long a step may take to print `server starting`. Generous: a cold
 /// machine under a parallel test run can be slow to exec a debug binary.
 pub const STARTUP_LIMIT: Duration = Duration::from_secs(20);
 
+/// One line a child printed, stamped when it was read.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    pub at: Instant,
+    pub text: String,
+    pub stderr: bool,
+}
+
+impl fmt::Display for LogLine {
+    /// The text, with `stderr: ` in front of a line from standard error.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stream = if self.stderr { "stderr: " } else { "" };
+        write!(f, "{stream}{}", self.text)
+    }
+}
+
 // ANCHOR: output
 /// Lines a child printed, with a way to wait for the next one.
 #[derive(Default)]
 struct Output {
-    lines: Mutex<Vec<String>>,
+    printed: Mutex<Printed>,
     changed: Condvar,
 }
 
+#[derive(Default)]
+struct Printed {
+    lines: Vec<LogLine>,
+    /// Pipes still open. Both close when the process exits; from then on
+    /// no line will come.
+    open_pipes: usize,
+    closed_at: Option<Instant>,
+}
+
 impl Output {
-    fn push(&self, line: String) {
-        self.lines.lock().unwrap().push(line);
-        self.changed.notify_all();
+    fn lock(&self) -> MutexGuard<'_, Printed> {
+        // A reader thread cannot panic while holding the lock, but a test
+        // thread can; the lines stay valid either way.
+        self.printed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Waits until a line contains `needle`; returns it, or `None` at the limit.
-    fn wait_for(&self, needle: &str, limit: Duration) -> Option<String> {
-        let deadline = Instant::now() + limit;
-        let mut lines = self.lines.lock().unwrap();
+    /// Waits until a line from index `from` on matches; returns its index
+    /// and the line, or `None` at `deadline` or once both pipes closed.
+    fn wait_for_line(
+        &self,
+        from: usize,
+        deadline: Instant,
+        matches: impl Fn(&str) -> bool,
+    ) -> Option<(usize, LogLine)> {
+        let mut printed = self.lock();
         loop {
-            if let Some(line) = lines.iter().find(|line| line.contains(needle)) {
-                return Some(line.clone());
+            let found = printed.lines.iter().enumerate().skip(from);
+            if let Some((index, line)) = found.clone().find(|(_, line)| matches(&line.text)) {
+                return Some((index, line.clone()));
+            }
+            if printed.open_pipes == 0 {
+                return None;
             }
             let left = deadline.checked_duration_since(Instant::now())?;
-            lines = self.changed.wait_timeout(lines, left).unwrap().0;
+            printed = self
+                .changed
+                .wait_timeout(printed, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+    }
+
+    /// Waits until both pipes are closed; when that happened, or `None`
+    /// at `deadline`.
+    fn wait_closed(&self, deadline: Instant) -> Option<Instant> {
+        let mut printed = self.lock();
+        loop {
+            if printed.open_pipes == 0 {
+                return printed.closed_at;
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            printed = self
+                .changed
+                .wait_timeout(printed, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
         }
     }
 }
 // ANCHOR_END: output
 
-/// Where a step's binary is, by name (`step2`, `lesson3`).
-pub fn binary(name: &str) -> PathBuf {
-    assert_cmd::cargo::cargo_bin(name)
+/// Where the current build put binary `name`: beside the running test
+/// (`target/debug/deps/tests-…` → `target/debug/step2`) or tool
+/// (`target/debug/xtask` → `target/debug/lesson3`). Cargo builds a
+/// package's binaries before it runs that package's integration tests.
+pub fn built_binary(name: &str) -> PathBuf {
+    let running = env::current_exe().expect("the path of the running executable");
+    let mut dir = running
+        .parent()
+        .expect("an executable lives in a directory")
+        .to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.join(format!("{name}{}", env::consts::EXE_SUFFIX))
 }
 
 /// A step to start, with its environment.
 pub struct Launch {
     name: String,
     command: Command,
-    db_dir: TempDir,
+    scratch: TempDir,
 }
 
 impl Launch {
     // ANCHOR: launch_new
-    /// `PORT=0`, a fresh database in a temporary directory, a short drain
-    /// deadline, and request logs on so a test can see a request arrive.
+    /// Binary `name` of this build, with `PORT=0`, a fresh database in a
+    /// temporary directory and a short drain deadline.
     pub fn new(name: &str) -> Launch {
-        let db_dir = tempfile::tempdir().expect("temporary directory");
-        let mut command = Command::new(binary(name));
+        Launch::binary(name, &built_binary(name))
+    }
+
+    /// The executable at `path`, started as [`Launch::new`] starts one.
+    pub fn binary(name: &str, path: &Path) -> Launch {
+        let scratch = tempfile::tempdir().expect("a temporary directory");
+        let mut command = Command::new(path);
         command
             .env_clear()
+            .env("HOST", "127.0.0.1")
             .env("PORT", "0")
-            .env("DATABASE_URL", db_dir.path().join("bookmarks.db"))
+            .env("DATABASE_URL", scratch.path().join("bookmarks.db"))
             .env("SHUTDOWN_TIMEOUT", "500ms")
-            .env("RUST_LOG", "info,tower_http=debug")
+            .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         Launch {
             name: name.to_owned(),
             command,
-            db_dir,
+            scratch,
         }
     }
     // ANCHOR_END: launch_new
 
-    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Launch {
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Launch {
         self.command.env(key, value);
         self
     }
@@ -119,14 +197,15 @@ impl Launch {
         self
     }
 
+    /// Where the step's database will be.
     pub fn db_path(&self) -> PathBuf {
-        self.db_dir.path().join("bookmarks.db")
+        self.scratch.path().join("bookmarks.db")
     }
 
     // ANCHOR: spawn
     /// Spawns the child and returns as soon as it is running, without
     /// waiting for `server starting` (for tests of start-up failures).
-    pub fn spawn(mut self) -> Server {
+    pub fn spawn(mut self) -> Result<Server, String> {
         // A test run that a non-interactive shell started in the background
         // (as CI scripts may) inherits SIGINT ignored, and so would every
         // child: step 1, which has no handler, would then survive Ctrl+C.
@@ -136,51 +215,69 @@ impl Launch {
         // allowed; signal(2) and sigprocmask(2) are.
         unsafe {
             self.command.pre_exec(|| {
-                for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGQUIT] {
-                    nix::sys::signal::signal(signal, nix::sys::signal::SigHandler::SigDfl)?;
+                for caught in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGQUIT] {
+                    signal(caught, SigHandler::SigDfl)?;
                 }
-                nix::sys::signal::sigprocmask(
-                    nix::sys::signal::SigmaskHow::SIG_SETMASK,
-                    Some(&nix::sys::signal::SigSet::empty()),
-                    None,
-                )?;
+                sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
                 Ok(())
             });
         }
-        let started = Instant::now();
-        let mut child = self
-            .command
-            .spawn()
-            .unwrap_or_else(|err| panic!("cannot start {}: {err}", self.name));
+        let spawned = Instant::now();
+        let mut child = self.command.spawn().map_err(|err| {
+            format!(
+                "cannot start {} ({}): {err}",
+                self.name,
+                Path::new(self.command.get_program()).display()
+            )
+        })?;
         let output = Arc::new(Output::default());
-        let readers = [
-            read_lines(child.stdout.take().unwrap(), "", &output),
-            read_lines(child.stderr.take().unwrap(), "stderr: ", &output),
+        output.lock().open_pipes = 2;
+        let readers = vec![
+            read_lines(child.stdout.take().expect("piped stdout"), false, &output),
+            read_lines(child.stderr.take().expect("piped stderr"), true, &output),
         ];
-        Server {
+        Ok(Server {
             name: self.name,
-            db_path: self.db_dir.path().join("bookmarks.db"),
-            _db_dir: self.db_dir,
+            db_path: self.scratch.path().join("bookmarks.db"),
+            _scratch: self.scratch,
             child,
             output,
-            readers: readers.into(),
+            readers,
             addr: None,
-            started,
+            spawned,
+            ready: None,
             exit: None,
-        }
+        })
     }
     // ANCHOR_END: spawn
 
     // ANCHOR: start
-    /// Spawns the child and waits for `server starting addr=…`.
+    /// Spawns the child and waits for `server starting addr=…`: from that
+    /// line on the port accepts connections and a signal is handled.
+    pub fn try_start(self) -> Result<Server, String> {
+        let mut server = self.spawn()?;
+        let deadline = server.spawned + STARTUP_LIMIT;
+        let Some((_, line)) = server
+            .output
+            .wait_for_line(0, deadline, |text| text.contains("server starting"))
+        else {
+            server.kill();
+            return Err(format!(
+                "{} printed no `server starting` line within {STARTUP_LIMIT:?}; its output:\n{}",
+                server.name,
+                server.transcript()
+            ));
+        };
+        server.addr = Some(parse_addr(&line.text)?);
+        server.ready = Some(line.at);
+        Ok(server)
+    }
+
+    /// Like [`Launch::try_start`], for a test: a step that cannot start
+    /// fails it.
     #[track_caller]
     pub fn start(self) -> Server {
-        let mut server = self.spawn();
-        let Some(line) = server.output.wait_for("server starting", STARTUP_LIMIT) else {
-            panic!("{} printed no `server starting` line", server.name);
-        };
-        server.addr = Some(parse_addr(&line));
-        server
+        self.try_start().unwrap_or_else(|err| panic!("{err}"))
     }
     // ANCHOR_END: start
 }
@@ -188,31 +285,37 @@ impl Launch {
 // ANCHOR: read_lines
 fn read_lines(
     pipe: impl Read + Send + 'static,
-    prefix: &'static str,
+    stderr: bool,
     output: &Arc<Output>,
 ) -> thread::JoinHandle<()> {
     let output = Arc::clone(output);
     thread::spawn(move || {
         for line in BufReader::new(pipe).lines() {
-            match line {
-                Ok(line) => output.push(format!("{prefix}{line}")),
-                Err(_) => break,
-            }
+            let Ok(text) = line else { break };
+            let at = Instant::now();
+            output.lock().lines.push(LogLine { at, text, stderr });
+            output.changed.notify_all();
         }
+        let mut printed = output.lock();
+        printed.open_pipes -= 1;
+        if printed.open_pipes == 0 {
+            printed.closed_at = Some(Instant::now());
+        }
+        output.changed.notify_all();
     })
 }
 // ANCHOR_END: read_lines
 
 // ANCHOR: parse_addr
 /// `… server starting addr=127.0.0.1:40123` → that address.
-fn parse_addr(line: &str) -> SocketAddr {
+pub fn parse_addr(line: &str) -> Result<SocketAddr, String> {
     let value = line
         .split_whitespace()
         .find_map(|field| field.strip_prefix("addr="))
-        .unwrap_or_else(|| panic!("no addr= in {line:?}"));
+        .ok_or_else(|| format!("no addr= in {line:?}"))?;
     value
         .parse()
-        .unwrap_or_else(|err| panic!("bad addr= in {line:?}: {err}"))
+        .map_err(|err| format!("bad addr= in {line:?}: {err}"))
 }
 // ANCHOR_END: parse_addr
 
@@ -220,13 +323,15 @@ fn parse_addr(line: &str) -> SocketAddr {
 pub struct Server {
     pub name: String,
     pub db_path: PathBuf,
-    _db_dir: TempDir,
+    _scratch: TempDir,
     child: Child,
     output: Arc<Output>,
     readers: Vec<thread::JoinHandle<()>>,
     addr: Option<SocketAddr>,
-    started: Instant,
-    exit: Option<ExitStatus>,
+    /// When the process was spawned.
+    pub spawned: Instant,
+    ready: Option<Instant>,
+    exit: Option<(Instant, ExitStatus)>,
 }
 
 impl Server {
@@ -234,46 +339,101 @@ impl Server {
         self.addr.expect("the server has not logged its address")
     }
 
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr())
+    }
+
     /// The process id of the child this harness started.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr())
+    /// When its `server starting` line was read.
+    pub fn ready_at(&self) -> Instant {
+        self.ready.expect("the server has not logged `server starting`")
     }
 
     // ANCHOR: signal
     /// Sends `signal` with kill(2) and returns when it was sent.
     #[track_caller]
-    pub fn signal(&self, signal: Signal) -> Instant {
-        kill(Pid::from_raw(self.child.id() as i32), signal)
-            .unwrap_or_else(|err| panic!("kill -{signal} {}: {err}", self.name));
-        Instant::now()
+    pub fn signal(&mut self, signal: Signal) -> Instant {
+        self.try_signal(signal).unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// Like [`Server::signal`], but refuses once the process is reaped:
+    /// its pid may belong to another process by then.
+    pub fn try_signal(&mut self, signal: Signal) -> Result<Instant, String> {
+        if self.try_status().is_some() {
+            return Err(format!("{} has already exited", self.name));
+        }
+        let pid = Pid::from_raw(self.child.id() as i32);
+        kill(pid, signal).map_err(|err| format!("kill -{signal} {}: {err}", self.name))?;
+        Ok(Instant::now())
     }
     // ANCHOR_END: signal
 
-    /// Waits for a log line containing `needle`.
-    #[track_caller]
-    pub fn wait_for_log(&self, needle: &str, limit: Duration) -> String {
+    /// Waits, at most `limit`, for a line from index `from` on that
+    /// `matches`; its index and the line.
+    pub fn wait_for_line(
+        &self,
+        from: usize,
+        limit: Duration,
+        matches: impl Fn(&str) -> bool,
+    ) -> Option<(usize, LogLine)> {
         self.output
-            .wait_for(needle, limit)
-            .unwrap_or_else(|| panic!("no log line with {needle:?} within {limit:?}"))
+            .wait_for_line(from, Instant::now() + limit, matches)
     }
 
-    /// Everything printed so far, standard error prefixed with `stderr: `.
+    /// Waits, at most `limit`, for a line containing `needle`.
+    #[track_caller]
+    pub fn wait_for_log(&self, needle: &str, limit: Duration) -> String {
+        match self.wait_for_line(0, limit, |text| text.contains(needle)) {
+            Some((_, line)) => line.text,
+            None => panic!("{}: no log line with {needle:?} within {limit:?}", self.name),
+        }
+    }
+
+    /// Every line so far, in the order read, standard error marked
+    /// `stderr: `.
     pub fn logs(&self) -> Vec<String> {
-        self.output.lines.lock().unwrap().clone()
+        self.output
+            .lock()
+            .lines
+            .iter()
+            .map(LogLine::to_string)
+            .collect()
+    }
+
+    /// Every line so far, with the moment each was read.
+    pub fn lines(&self) -> Vec<LogLine> {
+        self.output.lock().lines.clone()
+    }
+
+    /// How many lines have been read so far.
+    pub fn line_count(&self) -> usize {
+        self.output.lock().lines.len()
     }
 
     pub fn has_log(&self, needle: &str) -> bool {
-        self.logs().iter().any(|line| line.contains(needle))
+        self.output
+            .lock()
+            .lines
+            .iter()
+            .any(|line| line.text.contains(needle))
+    }
+
+    /// The whole output, for a message.
+    pub fn transcript(&self) -> String {
+        self.logs().iter().map(|line| format!("  {line}\n")).collect()
     }
 
     // ANCHOR: wait_exit
     /// Waits at most `limit` for the process to exit.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + limit;
+        // The pipes close when the process exits: wait for that rather
+        // than on a timer, then reap it.
+        self.output.wait_closed(deadline);
         loop {
             if let Some(status) = self.try_status() {
                 return Some(status);
@@ -281,7 +441,8 @@ impl Server {
             if Instant::now() >= deadline {
                 return None;
             }
-            thread::sleep(Duration::from_millis(2));
+            // Closed its pipes but not gone yet: a moment at most.
+            thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -295,42 +456,66 @@ impl Server {
     }
     // ANCHOR_END: wait_exit
 
-    fn try_status(&mut self) -> Option<ExitStatus> {
-        if self.exit.is_none() {
-            self.exit = self.child.try_wait().expect("wait for child");
-            if self.exit.is_some() {
-                // The pipes close with the process; take the last lines.
-                for reader in self.readers.drain(..) {
-                    let _ = reader.join();
-                }
-            }
-        }
-        self.exit
+    /// When the process exited, once it has: the moment its pipes closed.
+    pub fn exited_at(&self) -> Option<Instant> {
+        self.exit.map(|(at, _)| at)
     }
 
-    /// How long since the child was spawned.
-    pub fn uptime(&self) -> Duration {
-        self.started.elapsed()
+    /// SIGKILL, then reap: the end for a process that would not stop.
+    pub fn kill(&mut self) -> Option<ExitStatus> {
+        if self.try_status().is_none() {
+            let _ = self.child.kill();
+            if let Ok(status) = self.child.wait() {
+                self.reaped(status);
+            }
+        }
+        self.exit.map(|(_, status)| status)
+    }
+
+    fn try_status(&mut self) -> Option<ExitStatus> {
+        if self.exit.is_none()
+            && let Ok(Some(status)) = self.child.try_wait()
+        {
+            self.reaped(status);
+        }
+        self.exit.map(|(_, status)| status)
+    }
+
+    fn reaped(&mut self, status: ExitStatus) {
+        // The pipes close with the process; take the last lines.
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        let at = self.output.lock().closed_at.unwrap_or_else(Instant::now);
+        self.exit = Some((at, status));
     }
 }
 
 // ANCHOR: drop
 impl Drop for Server {
     fn drop(&mut self) {
-        if self.try_status().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        self.kill();
         if thread::panicking() {
             eprintln!("--- output of {} ---", self.name);
-            for line in self.output.lines.lock().unwrap().iter() {
-                eprintln!("{line}");
-            }
-            eprintln!("--- exit: {:?} ---", self.exit);
+            eprint!("{}", self.transcript());
+            eprintln!("--- exit: {:?} ---", self.exit.map(|(_, status)| status));
         }
     }
 }
 // ANCHOR_END: drop
+
+/// `0`, `1`, or the signal that ended it: `SIGTERM`, `SIGKILL`.
+pub fn describe_status(status: ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        return code.to_string();
+    }
+    match status.signal() {
+        Some(number) => Signal::try_from(number)
+            .map(|signal| signal.as_str().to_owned())
+            .unwrap_or_else(|_| format!("signal {number}")),
+        None => status.to_string(),
+    }
+}
 
 // ANCHOR: assert_exit_code
 /// Asserts the exit status is `code`, naming a signal death clearly.
@@ -343,140 +528,6 @@ pub fn assert_exit_code(status: ExitStatus, code: i32) {
     }
 }
 // ANCHOR_END: assert_exit_code
-
-// ANCHOR: client
-/// An HTTP client that reports every status as a response, never as an
-/// error, and gives up after `limit`.
-pub fn client(limit: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        // A redirect is an answer to check, not to follow (`/visit` points
-        // outside this machine).
-        .max_redirects(0)
-        .timeout_global(Some(limit))
-        .build()
-        .into()
-}
-// ANCHOR_END: client
-
-/// What a client saw: a status and a body, or a broken connection.
-pub type Answer = Result<(u16, String), String>;
-
-/// `GET url` on a fresh connection.
-pub fn get(url: &str, limit: Duration) -> Answer {
-    answer(client(limit).get(url).header("Connection", "close").call())
-}
-
-/// `POST url` with a JSON body.
-pub fn post_json(url: &str, body: &serde_json::Value) -> Answer {
-    answer(
-        client(Duration::from_secs(10))
-            .post(url)
-            .header("Connection", "close")
-            .send_json(body),
-    )
-}
-
-/// The status and body of a response, or what broke on the way.
-fn answer(sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
-    let mut response = sent.map_err(|err| err.to_string())?;
-    let status = response.status().as_u16();
-    let body = response
-        .body_mut()
-        .read_to_string()
-        .map_err(|err| err.to_string())?;
-    Ok((status, body))
-}
-
-// ANCHOR: in_flight
-/// Starts `GET path` in a thread and returns once the server has logged
-/// that the request arrived, so the request is truly in flight.
-#[track_caller]
-pub fn in_flight(server: &Server, path: &str, limit: Duration) -> thread::JoinHandle<Answer> {
-    let url = server.url(path);
-    let before = server.logs().len();
-    let request = thread::spawn(move || get(&url, limit));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let logs = server.logs();
-        if logs[before..]
-            .iter()
-            .any(|line| line.contains("started processing request") && line.contains(path))
-        {
-            return request;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "request {path} never reached the server"
-        );
-        thread::sleep(Duration::from_millis(2));
-    }
-}
-// ANCHOR_END: in_flight
-
-/// A keep-alive connection that has finished one request and now sits idle.
-pub fn idle_keep_alive(addr: SocketAddr) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .write_all(b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n")
-        .unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let mut buf = [0; 1024];
-    let n = stream.read(&mut buf).expect("health answer");
-    assert!(
-        buf[..n].starts_with(b"HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&buf[..n])
-    );
-    stream
-}
-
-// ANCHOR: half_request
-/// Connects and sends only the start of a request line, then waits.
-pub fn half_request(addr: SocketAddr) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.write_all(b"GET /hea").unwrap();
-    stream
-}
-// ANCHOR_END: half_request
-
-/// Whether a new connection to `addr` is refused.
-pub fn refuses_connections(addr: SocketAddr) -> bool {
-    match TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
-        Err(err) => err.kind() == std::io::ErrorKind::ConnectionRefused,
-        Ok(_) => false,
-    }
-}
-
-// ANCHOR: wait_until_refused
-/// Polls until new connections are refused; returns how long that took.
-pub fn wait_until_refused(addr: SocketAddr, limit: Duration) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if refuses_connections(addr) {
-            return Some(start.elapsed());
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-    None
-}
-// ANCHOR_END: wait_until_refused
-
-// ANCHOR: stored_ids
-/// The ids in the database file, read after the server has exited.
-pub fn stored_ids(db_path: &Path) -> Vec<i64> {
-    let conn = rusqlite::Connection::open(db_path).expect("open the database");
-    let mut stmt = conn
-        .prepare("SELECT id FROM bookmarks ORDER BY id")
-        .unwrap();
-    stmt.query_map([], |row| row.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-}
-// ANCHOR_END: stored_ids
 
 /// Asserts that each needle is in the logs, each after the one before, and
 /// returns the index of the line where each was found.
@@ -496,4 +547,77 @@ pub fn line_index(logs: &[String], needle: &str) -> usize {
     logs.iter()
         .position(|line| line.contains(needle))
         .unwrap_or_else(|| panic!("no log line with {needle:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_address_comes_from_the_starting_line() {
+        let line = "2026-05-01T10:00:00.1Z  INFO step2: server starting addr=127.0.0.1:40123";
+        assert_eq!(parse_addr(line), Ok("127.0.0.1:40123".parse().unwrap()));
+        assert!(parse_addr("INFO step2: server starting").is_err());
+    }
+
+    /// A shell script standing in for a step.
+    fn script(text: &str) -> Launch {
+        let mut launch = Launch::binary("script", Path::new("/bin/sh")).env("PATH", "/usr/bin:/bin");
+        launch.command.args(["-c", text]);
+        launch
+    }
+
+    /// Lines are read as they come, from both pipes, a wait ends at its
+    /// line, and the exit is seen with its status.
+    #[test]
+    fn lines_are_waited_for_and_the_exit_is_seen() {
+        let mut server = script(
+            "echo 'x server starting addr=127.0.0.1:9'; sleep 0.2; echo late >&2; exit 3",
+        )
+        .start();
+        assert_eq!(server.addr(), "127.0.0.1:9".parse().unwrap());
+        assert_eq!(server.wait_for_log("late", Duration::from_secs(5)), "late");
+        let status = server.expect_exit(Duration::from_secs(5));
+        assert_eq!(status.code(), Some(3));
+        assert_eq!(server.logs().last().unwrap(), "stderr: late");
+        assert!(server.exited_at().unwrap() >= server.lines()[1].at);
+    }
+
+    /// A wait for a line that never comes ends at its limit, and sooner
+    /// when the process has gone.
+    #[test]
+    fn waits_are_bounded() {
+        let mut running = script("echo 'server starting addr=127.0.0.1:9'; exec sleep 10").start();
+        let started = Instant::now();
+        assert!(
+            running
+                .wait_for_line(0, Duration::from_millis(200), |text| text == "never")
+                .is_none()
+        );
+        assert!(running.wait_exit(Duration::from_millis(200)).is_none());
+        assert!(started.elapsed() < Duration::from_secs(5));
+
+        let gone = script("exit 0").spawn().unwrap();
+        let started = Instant::now();
+        assert!(
+            gone.wait_for_line(0, Duration::from_secs(10), |_| true)
+                .is_none()
+        );
+        assert!(started.elapsed() < Duration::from_secs(5), "not the whole limit");
+    }
+
+    /// The child starts with SIGINT at its default action even when this
+    /// process ignores it, as a shell's background job would.
+    #[test]
+    fn signal_dispositions_are_reset() {
+        // SAFETY: setting a disposition is async-signal-safe; the test
+        // puts it back before returning.
+        let previous = unsafe { signal(Signal::SIGINT, SigHandler::SigIgn) }.unwrap();
+        let launched = script("echo 'server starting addr=127.0.0.1:9'; exec sleep 10").try_start();
+        unsafe { signal(Signal::SIGINT, previous) }.unwrap();
+        let mut server = launched.unwrap();
+        server.signal(Signal::SIGINT);
+        let status = server.expect_exit(Duration::from_secs(5));
+        assert_eq!(status.signal(), Some(Signal::SIGINT as i32));
+    }
 }
