@@ -29,12 +29,20 @@ fn main() {
         eprintln!("PID 1 tests ignored: this machine refuses a PID namespace ({reason})");
     }
     let tests: [(&str, fn()); 2] = [
-        ("step1_as_pid_1_ignores_sigterm", step1_as_pid_1_ignores_sigterm),
-        ("step6_as_pid_1_shuts_down_cleanly", step6_as_pid_1_shuts_down_cleanly),
+        (
+            "step1_as_pid_1_ignores_sigterm",
+            step1_as_pid_1_ignores_sigterm,
+        ),
+        (
+            "step6_as_pid_1_shuts_down_cleanly",
+            step6_as_pid_1_shuts_down_cleanly,
+        ),
     ];
     let trials = tests
         .into_iter()
-        .map(|(name, test)| Trial::test(name, move || run(test)).with_ignored_flag(refused.is_some()))
+        .map(|(name, test)| {
+            Trial::test(name, move || run(test)).with_ignored_flag(refused.is_some())
+        })
         .collect();
     libtest_mimic::run(&arguments, trials).exit();
 }

@@ -373,4 +373,3 @@ mod step6 {
     }
 }
 // ANCHOR_END: step6
-

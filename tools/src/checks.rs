@@ -18,7 +18,9 @@ use serde_json::json;
 
 pub use crate::harness::Signal;
 use crate::{
-    client::{get, half_request, idle_keep_alive, post_json, slow_request_in_flight, wait_until_refused},
+    client::{
+        get, half_request, idle_keep_alive, post_json, slow_request_in_flight, wait_until_refused,
+    },
     harness::{Launch, Server, assert_exit_code, assert_logged_in_order, line_index},
 };
 
@@ -44,7 +46,11 @@ pub fn signal_kills_mid_request(bin: &str, signal: Signal) {
     assert!(answer.is_err(), "the in-flight request broke: {answer:?}");
     // A clean close would have checkpointed the log and removed it.
     let wal = server.db_path.with_extension("db-wal");
-    assert!(wal.exists(), "the database was closed: no {}", wal.display());
+    assert!(
+        wal.exists(),
+        "the database was closed: no {}",
+        wal.display()
+    );
 }
 // ANCHOR_END: signal_kills_mid_request
 
@@ -487,7 +493,10 @@ pub fn steady_visits_are_not_lost(bin: &str) {
 
     server.signal(Signal::SIGTERM);
     let status = server.expect_exit(Duration::from_secs(5));
-    let sent: i64 = clients.into_iter().map(|client| client.join().unwrap()).sum();
+    let sent: i64 = clients
+        .into_iter()
+        .map(|client| client.join().unwrap())
+        .sum();
     // The visits answered after the first 200, up to the exit.
     answered += reports.iter().count();
 

@@ -62,7 +62,11 @@ fn answer(sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer
 /// Starts `GET /slow?ms={ms}` in a thread and returns once the handler has
 /// logged `slow request started ms={ms}`: the request is truly in flight.
 #[track_caller]
-pub fn slow_request_in_flight(server: &Server, ms: u64, limit: Duration) -> thread::JoinHandle<Answer> {
+pub fn slow_request_in_flight(
+    server: &Server,
+    ms: u64,
+    limit: Duration,
+) -> thread::JoinHandle<Answer> {
     let from = server.line_count();
     let url = server.url(&format!("/slow?ms={ms}"));
     let request = thread::spawn(move || get(&url, limit));
@@ -70,7 +74,10 @@ pub fn slow_request_in_flight(server: &Server, ms: u64, limit: Duration) -> thre
     let started = server.wait_for_line(from, Duration::from_secs(10), |text| {
         text.contains("slow request started") && text.split_whitespace().any(|word| word == field)
     });
-    assert!(started.is_some(), "GET /slow?ms={ms} never reached its handler");
+    assert!(
+        started.is_some(),
+        "GET /slow?ms={ms} never reached its handler"
+    );
     request
 }
 // ANCHOR_END: in_flight
@@ -82,7 +89,9 @@ pub fn idle_keep_alive(addr: SocketAddr) -> Connection {
     connection
         .write(&Request::get("/health"), true)
         .expect("send GET /health");
-    let response = connection.read_response().expect("an answer to GET /health");
+    let response = connection
+        .read_response()
+        .expect("an answer to GET /health");
     assert_eq!(response.status, 200);
     assert!(response.keep_alive, "the server keeps the connection open");
     connection
@@ -92,7 +101,9 @@ pub fn idle_keep_alive(addr: SocketAddr) -> Connection {
 /// Connects and sends only the start of a request line, then waits.
 pub fn half_request(addr: SocketAddr) -> TcpStream {
     let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.write_all(b"GET /hea").expect("send half a request line");
+    stream
+        .write_all(b"GET /hea")
+        .expect("send half a request line");
     stream
 }
 // ANCHOR_END: half_request

@@ -350,14 +350,16 @@ impl Server {
 
     /// When its `server starting` line was read.
     pub fn ready_at(&self) -> Instant {
-        self.ready.expect("the server has not logged `server starting`")
+        self.ready
+            .expect("the server has not logged `server starting`")
     }
 
     // ANCHOR: signal
     /// Sends `signal` with kill(2) and returns when it was sent.
     #[track_caller]
     pub fn signal(&mut self, signal: Signal) -> Instant {
-        self.try_signal(signal).unwrap_or_else(|err| panic!("{err}"))
+        self.try_signal(signal)
+            .unwrap_or_else(|err| panic!("{err}"))
     }
 
     /// Like [`Server::signal`], but refuses once the process is reaped:
@@ -389,7 +391,10 @@ impl Server {
     pub fn wait_for_log(&self, needle: &str, limit: Duration) -> String {
         match self.wait_for_line(0, limit, |text| text.contains(needle)) {
             Some((_, line)) => line.text,
-            None => panic!("{}: no log line with {needle:?} within {limit:?}", self.name),
+            None => panic!(
+                "{}: no log line with {needle:?} within {limit:?}",
+                self.name
+            ),
         }
     }
 
@@ -424,7 +429,10 @@ impl Server {
 
     /// The whole output, for a message.
     pub fn transcript(&self) -> String {
-        self.logs().iter().map(|line| format!("  {line}\n")).collect()
+        self.logs()
+            .iter()
+            .map(|line| format!("  {line}\n"))
+            .collect()
     }
 
     // ANCHOR: wait_exit
@@ -562,7 +570,8 @@ mod tests {
 
     /// A shell script standing in for a step.
     fn script(text: &str) -> Launch {
-        let mut launch = Launch::binary("script", Path::new("/bin/sh")).env("PATH", "/usr/bin:/bin");
+        let mut launch =
+            Launch::binary("script", Path::new("/bin/sh")).env("PATH", "/usr/bin:/bin");
         launch.command.args(["-c", text]);
         launch
     }
@@ -571,10 +580,9 @@ mod tests {
     /// line, and the exit is seen with its status.
     #[test]
     fn lines_are_waited_for_and_the_exit_is_seen() {
-        let mut server = script(
-            "echo 'x server starting addr=127.0.0.1:9'; sleep 0.2; echo late >&2; exit 3",
-        )
-        .start();
+        let mut server =
+            script("echo 'x server starting addr=127.0.0.1:9'; sleep 0.2; echo late >&2; exit 3")
+                .start();
         assert_eq!(server.addr(), "127.0.0.1:9".parse().unwrap());
         assert_eq!(server.wait_for_log("late", Duration::from_secs(5)), "late");
         let status = server.expect_exit(Duration::from_secs(5));
@@ -603,7 +611,10 @@ mod tests {
             gone.wait_for_line(0, Duration::from_secs(10), |_| true)
                 .is_none()
         );
-        assert!(started.elapsed() < Duration::from_secs(5), "not the whole limit");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "not the whole limit"
+        );
     }
 
     /// The child starts with SIGINT at its default action even when this

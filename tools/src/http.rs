@@ -374,7 +374,9 @@ fn decode_chunked(mut bytes: &[u8]) -> Result<Option<Vec<u8>>, Failure> {
             return Ok(ended.then_some(body));
         }
         // A size near u64::MAX is a broken server, not a reason to panic.
-        let Some(with_crlf) = usize::try_from(size).ok().and_then(|size| size.checked_add(2))
+        let Some(with_crlf) = usize::try_from(size)
+            .ok()
+            .and_then(|size| size.checked_add(2))
         else {
             return Err(Failure::Malformed(format!("chunk size {size}")));
         };

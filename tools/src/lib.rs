@@ -55,7 +55,14 @@ pub fn build_release(step: &str) -> Result<PathBuf, String> {
     // The steps are the workspace's root package, one level up.
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
     let output = Command::new(cargo)
-        .args(["build", "--release", "--package", "bookmarks", "--bin", step])
+        .args([
+            "build",
+            "--release",
+            "--package",
+            "bookmarks",
+            "--bin",
+            step,
+        ])
         .arg("--message-format=json-render-diagnostics")
         .arg("--manifest-path")
         .arg(&manifest)
