@@ -62,9 +62,10 @@ mod step2 {
 }
 // ANCHOR_END: step2
 
-// ANCHOR: step3
 mod step3 {
     use tools::checks::{self, Signal};
+
+    // What the steps before it already do.
 
     /// After SIGTERM the in-flight request gets its 200 and the exit is 0.
     #[test]
@@ -90,6 +91,9 @@ mod step3 {
         checks::acknowledged_writes_survive("step3");
     }
 
+    // ANCHOR: step3
+    // What step 3 adds.
+
     /// A stuck request is cut at SHUTDOWN_TIMEOUT; the exit is 1.
     #[test]
     fn deadline_ends_a_stuck_request() {
@@ -113,12 +117,13 @@ mod step3 {
     fn second_signal_does_not_force() {
         checks::second_signal_does_not_force("step3");
     }
+    // ANCHOR_END: step3
 }
-// ANCHOR_END: step3
 
-// ANCHOR: step4
 mod step4 {
     use tools::checks::{self, Signal};
+
+    // What the steps before it already do.
 
     /// After SIGTERM the in-flight request gets its 200 and the exit is 0.
     #[test]
@@ -162,6 +167,9 @@ mod step4 {
         checks::half_request_does_not_outlive_deadline("step4");
     }
 
+    // ANCHOR: step4
+    // What step 4 adds.
+
     /// A second SIGTERM during the drain forces exit 1 at once.
     #[test]
     fn second_sigterm_forces_exit() {
@@ -173,12 +181,13 @@ mod step4 {
     fn second_sigint_forces_exit() {
         checks::second_signal_forces_exit("step4", Signal::SIGINT);
     }
+    // ANCHOR_END: step4
 }
-// ANCHOR_END: step4
 
-// ANCHOR: step5
 mod step5 {
     use tools::checks::{self, Signal};
+
+    // What the steps before it already do.
 
     /// After SIGTERM the in-flight request gets its 200 and the exit is 0.
     #[test]
@@ -234,6 +243,9 @@ mod step5 {
         checks::second_signal_forces_exit("step5", Signal::SIGINT);
     }
 
+    // ANCHOR: step5
+    // What step 5 adds.
+
     /// Visits still in the buffer at SIGTERM reach the database.
     #[test]
     fn buffered_visits_are_flushed() {
@@ -263,12 +275,13 @@ mod step5 {
     fn phases_in_order_and_log_file_complete() {
         checks::phases_in_order_and_log_file_complete("step5");
     }
+    // ANCHOR_END: step5
 }
-// ANCHOR_END: step5
 
-// ANCHOR: step6
 mod step6 {
     use tools::checks::{self, Signal};
+
+    // What the steps before it already do.
 
     /// After SIGTERM the in-flight request gets its 200 and the exit is 0.
     #[test]
@@ -354,6 +367,9 @@ mod step6 {
         checks::phases_in_order_and_log_file_complete("step6");
     }
 
+    // ANCHOR: step6
+    // What step 6 adds.
+
     /// `/ready` is 503 during SHUTDOWN_DELAY while everything else is served.
     #[test]
     fn ready_flips_while_serving_through_the_delay() {
@@ -371,5 +387,5 @@ mod step6 {
     fn second_signal_during_the_delay_forces_exit() {
         checks::second_signal_during_delay_forces_exit("step6");
     }
+    // ANCHOR_END: step6
 }
-// ANCHOR_END: step6

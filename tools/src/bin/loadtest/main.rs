@@ -3,10 +3,10 @@
 //! Run with
 //!
 //! ```not_rust
-//! cargo run --release --bin loadtest -- step1
-//! cargo run --release --bin loadtest -- step2
-//! cargo run --release --bin loadtest -- step4 --second-signal 50ms
-//! cargo run --release --bin loadtest -- step3 --kill
+//! cargo run --release -p tools --bin loadtest -- step1
+//! cargo run --release -p tools --bin loadtest -- step2
+//! cargo run --release -p tools --bin loadtest -- step4 --second-signal 50ms
+//! cargo run --release -p tools --bin loadtest -- step3 --kill
 //! ```
 //!
 //! It builds the step (`cargo build --release --bin stepN`), starts it on a

@@ -3,8 +3,8 @@
 //! Run with
 //!
 //! ```not_rust
-//! cargo run --release --bin timeline -- step3
-//! cargo run --release --bin timeline -- step4 --svg book/src/timelines/step4.svg
+//! cargo run --release -p tools --bin timeline -- step3
+//! cargo run --release -p tools --bin timeline -- step4 --svg book/src/timelines/step4.svg
 //! ```
 //!
 //! It starts the step with `SHUTDOWN_TIMEOUT=1500ms` and plays one scenario
