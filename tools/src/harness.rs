@@ -14,6 +14,7 @@ use std::{
     fmt,
     io::{BufRead, BufReader, Read},
     net::SocketAddr,
+    ops::ControlFlow::{self, Break, Continue},
     os::unix::process::{CommandExt, ExitStatusExt},
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
@@ -83,31 +84,36 @@ impl Output {
         deadline: Instant,
         matches: impl Fn(&str) -> bool,
     ) -> Option<(usize, LogLine)> {
-        let mut printed = self.lock();
-        loop {
-            let found = printed.lines.iter().enumerate().skip(from);
-            if let Some((index, line)) = found.clone().find(|(_, line)| matches(&line.text)) {
-                return Some((index, line.clone()));
+        self.wait_until(deadline, |printed| {
+            let mut lines = printed.lines.iter().enumerate().skip(from);
+            match lines.find(|(_, line)| matches(&line.text)) {
+                Some((index, line)) => Break(Some((index, line.clone()))),
+                None if printed.open_pipes == 0 => Break(None),
+                None => Continue(()),
             }
-            if printed.open_pipes == 0 {
-                return None;
-            }
-            let left = deadline.checked_duration_since(Instant::now())?;
-            printed = self
-                .changed
-                .wait_timeout(printed, left)
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .0;
-        }
+        })
     }
 
     /// Waits until both pipes are closed; when that happened, or `None`
     /// at `deadline`.
     fn wait_closed(&self, deadline: Instant) -> Option<Instant> {
+        self.wait_until(deadline, |printed| match printed.open_pipes {
+            0 => Break(printed.closed_at),
+            _ => Continue(()),
+        })
+    }
+
+    /// Looks at what was printed each time it changes, until `look` breaks
+    /// with an answer; `None` at `deadline`.
+    fn wait_until<T>(
+        &self,
+        deadline: Instant,
+        mut look: impl FnMut(&Printed) -> ControlFlow<Option<T>>,
+    ) -> Option<T> {
         let mut printed = self.lock();
         loop {
-            if printed.open_pipes == 0 {
-                return printed.closed_at;
+            if let Break(answer) = look(&printed) {
+                return answer;
             }
             let left = deadline.checked_duration_since(Instant::now())?;
             printed = self
