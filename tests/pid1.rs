@@ -8,12 +8,13 @@
 //!
 //! The tests use `unshare --pid --fork`, which needs privileges that not
 //! every machine grants. Where it is refused, each test is reported as
-//! *ignored*, with the reason, never as passed: the harness is
-//! `libtest-mimic`, which can decide that at run time.
+//! *ignored*, with the reason on standard error, never as passed: the
+//! harness is `libtest2-mimic`, whose tests can ignore themselves at run
+//! time. (A panic still fails a test, as under the standard harness.)
 
 use std::{process::Command, time::Duration};
 
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest2_mimic::{Harness, RunContext, RunResult, Trial};
 use nix::{sys::signal::kill, unistd::Pid};
 use tools::{
     client::get,
@@ -23,40 +24,30 @@ use tools::{
 const UNSHARE: [&str; 4] = ["unshare", "--pid", "--fork", "--kill-child"];
 
 fn main() {
-    let arguments = Arguments::from_args();
-    let refused = namespaces_refused();
-    if let Some(reason) = &refused {
-        eprintln!("PID 1 tests ignored: this machine refuses a PID namespace ({reason})");
-    }
-    let tests: [(&str, fn()); 2] = [
-        (
-            "step1_as_pid_1_ignores_sigterm",
-            step1_as_pid_1_ignores_sigterm,
-        ),
-        (
-            "step6_as_pid_1_shuts_down_cleanly",
-            step6_as_pid_1_shuts_down_cleanly,
-        ),
-    ];
-    let trials = tests
-        .into_iter()
-        .map(|(name, test)| {
-            Trial::test(name, move || run(test)).with_ignored_flag(refused.is_some())
-        })
-        .collect();
-    libtest_mimic::run(&arguments, trials).exit();
+    Harness::with_env()
+        .discover([
+            Trial::test(
+                "step1_as_pid_1_ignores_sigterm",
+                step1_as_pid_1_ignores_sigterm,
+            ),
+            Trial::test(
+                "step6_as_pid_1_shuts_down_cleanly",
+                step6_as_pid_1_shuts_down_cleanly,
+            ),
+        ])
+        .main();
 }
 
-/// A test as the standard harness runs one: a panic is a failure.
-fn run(test: fn()) -> Result<(), Failed> {
-    std::panic::catch_unwind(test).map_err(|panic| {
-        let message = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
-            .unwrap_or_default();
-        Failed::from(message)
-    })
+/// Marks the running test ignored, with the reason, where this machine
+/// refuses a PID namespace. `--include-ignored` runs it all the same.
+fn needs_a_pid_namespace(context: &RunContext<'_>) -> RunResult {
+    match namespaces_refused() {
+        Some(reason) => {
+            eprintln!("ignored: this machine refuses a PID namespace ({reason})");
+            context.ignore_for(format!("PID namespaces refused: {reason}"))
+        }
+        None => Ok(()),
+    }
 }
 
 /// Whether this machine lets us create a PID namespace; the reason if not.
@@ -89,7 +80,8 @@ fn init_process(server: &Server) -> Pid {
 // ANCHOR: step1_as_pid_1
 /// Step 1 as PID 1 ignores SIGTERM and SIGINT: `docker stop` would wait
 /// out its grace period and then SIGKILL it.
-fn step1_as_pid_1_ignores_sigterm() {
+fn step1_as_pid_1_ignores_sigterm(context: RunContext<'_>) -> RunResult {
+    needs_a_pid_namespace(&context)?;
     let mut server = Launch::new("step1").wrapped_in(&UNSHARE).start();
     let init = init_process(&server);
 
@@ -109,12 +101,14 @@ fn step1_as_pid_1_ignores_sigterm() {
     // Only SIGKILL from outside the namespace ends it, as Docker's does.
     kill(init, Signal::SIGKILL).unwrap();
     server.expect_exit(Duration::from_secs(5));
+    Ok(())
 }
 // ANCHOR_END: step1_as_pid_1
 
 // ANCHOR: step6_as_pid_1
 /// Step 6 as PID 1 handles SIGTERM: it drains and exits 0.
-fn step6_as_pid_1_shuts_down_cleanly() {
+fn step6_as_pid_1_shuts_down_cleanly(context: RunContext<'_>) -> RunResult {
+    needs_a_pid_namespace(&context)?;
     let mut server = Launch::new("step6").wrapped_in(&UNSHARE).start();
     let init = init_process(&server);
 
@@ -123,5 +117,6 @@ fn step6_as_pid_1_shuts_down_cleanly() {
 
     assert_exit_code(status, 0);
     assert!(server.logs().last().unwrap().contains("server stopped"));
+    Ok(())
 }
 // ANCHOR_END: step6_as_pid_1
