@@ -109,7 +109,7 @@ pub fn half_request(addr: SocketAddr) -> TcpStream {
 // ANCHOR_END: half_request
 
 /// Whether a new connection to `addr` is refused.
-pub fn refuses_connections(addr: SocketAddr) -> bool {
+fn refuses_connections(addr: SocketAddr) -> bool {
     match TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
         Err(err) => err.kind() == std::io::ErrorKind::ConnectionRefused,
         Ok(_) => false,
