@@ -309,7 +309,10 @@ pub fn second_signal_forces_exit(bin: &str, second: Signal) {
 /// Steps 2+: every write acknowledged before the signal is in the database
 /// after the process exits, and a write in flight at the signal completes.
 pub fn acknowledged_writes_survive(bin: &str) {
-    let mut server = Launch::new(bin).start();
+    // A deadline far off: from step 5 on, twenty new bookmarks give the
+    // link checker a unit of up to ten links (a second of checking) that
+    // may be in hand at the signal, and this check is about the writes.
+    let mut server = Launch::new(bin).env("SHUTDOWN_TIMEOUT", "10s").start();
     let mut acknowledged = Vec::new();
     for n in 0..20 {
         let body =
