@@ -27,6 +27,9 @@ pub struct Config {
     /// `SHUTDOWN_DELAY` (step 6): how long to keep serving after the signal,
     /// answering `/ready` with 503, before the drain starts.
     pub shutdown_delay: Duration,
+    /// `HEADER_TIMEOUT`, `BODY_TIMEOUT`, `IDLE_TIMEOUT`: bounds on slow and
+    /// silent clients in normal operation, applied by [`crate::server`].
+    pub timeouts: Timeouts,
 }
 
 impl Default for Config {
@@ -37,6 +40,7 @@ impl Default for Config {
             database_url: "bookmarks.db".to_owned(),
             shutdown_timeout: Duration::from_secs(10),
             shutdown_delay: Duration::ZERO,
+            timeouts: Timeouts::default(),
         }
     }
 }
@@ -102,6 +106,68 @@ impl Config {
                 duration,
             )?
             .unwrap_or(defaults.shutdown_delay),
+            timeouts: Timeouts::from_lookup(&lookup)?,
+        })
+    }
+}
+
+// ANCHOR: timeouts
+/// How long a client may take over each part of a connection, in normal
+/// operation. The drain deadline (`SHUTDOWN_TIMEOUT`) is another matter:
+/// it bounds the whole drain, whatever the clients do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// `HEADER_TIMEOUT` (default `10s`): a request head (request line and
+    /// headers) must arrive whole within it, or the connection is closed
+    /// without an answer.
+    pub header: Duration,
+    /// `BODY_TIMEOUT` (default `10s`): the longest wait for the next piece
+    /// of a request body; a body that stops arriving is answered 408.
+    pub body: Duration,
+    /// `IDLE_TIMEOUT` (default `10s`): a connection with no request in
+    /// progress that sends nothing for this long is closed.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        // The three are equal on purpose: hyper starts its header timer as
+        // soon as an HTTP/1 connection waits for its next request, so an
+        // idle keep-alive connection is closed at `HEADER_TIMEOUT` anyway.
+        // A longer idle default would promise what HTTP/1 does not do.
+        // A body may pause as long as a head may take: ten seconds without
+        // a byte is a stalled client, and the client can always retry.
+        Timeouts {
+            header: Duration::from_secs(10),
+            body: Duration::from_secs(10),
+            idle: Duration::from_secs(10),
+        }
+    }
+}
+
+// ANCHOR_END: timeouts
+
+impl Timeouts {
+    /// Reads the three variables of the process environment.
+    pub fn from_env() -> Result<Timeouts, ConfigError> {
+        Timeouts::from_lookup(&|name: &str| env::var(name).ok())
+    }
+
+    fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Timeouts, ConfigError> {
+        let defaults = Timeouts::default();
+        // Zero would close every connection at once.
+        let timeout = |variable| {
+            parse(
+                lookup,
+                variable,
+                "a duration such as 500ms, 10s or 1m, above 0 and at most 24h",
+                |v| duration(v).filter(|d| !d.is_zero()),
+            )
+        };
+        Ok(Timeouts {
+            header: timeout("HEADER_TIMEOUT")?.unwrap_or(defaults.header),
+            body: timeout("BODY_TIMEOUT")?.unwrap_or(defaults.body),
+            idle: timeout("IDLE_TIMEOUT")?.unwrap_or(defaults.idle),
         })
     }
 }
@@ -213,6 +279,34 @@ mod tests {
         assert_eq!(config.database_url, "bookmarks.db");
         assert_eq!(config.shutdown_timeout, Duration::from_secs(10));
         assert_eq!(config.shutdown_delay, Duration::ZERO);
+        let ten = Duration::from_secs(10);
+        assert_eq!(
+            config.timeouts,
+            Timeouts {
+                header: ten,
+                body: ten,
+                idle: ten
+            }
+        );
+    }
+
+    #[test]
+    fn timeouts_are_read_and_checked() {
+        let set = config(&[
+            ("HEADER_TIMEOUT", "200ms"),
+            ("BODY_TIMEOUT", "1s"),
+            ("IDLE_TIMEOUT", "2m"),
+        ])
+        .unwrap();
+        assert_eq!(set.timeouts.header, Duration::from_millis(200));
+        assert_eq!(set.timeouts.body, Duration::from_secs(1));
+        assert_eq!(set.timeouts.idle, Duration::from_secs(120));
+        for variable in ["HEADER_TIMEOUT", "BODY_TIMEOUT", "IDLE_TIMEOUT"] {
+            for value in ["soon", "0s", "25h", "-1s"] {
+                let err = config(&[(variable, value)]).unwrap_err();
+                assert_eq!(err.variable, variable, "{value}");
+            }
+        }
     }
 
     #[test]

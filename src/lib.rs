@@ -5,12 +5,14 @@
 //! `src/bin/stepN.rs` writes its shutdown out whole, so that the difference
 //! between two steps is the lesson.
 
+pub mod body;
 pub mod config;
 pub mod cutoff;
 pub mod lifecycle;
 pub mod link_check;
 pub mod phase;
 pub mod routes;
+pub mod server;
 pub mod signals;
 pub mod store;
 pub mod telemetry;

@@ -12,6 +12,7 @@ use axum::{
         rejection::{JsonRejection, PathRejection, QueryRejection},
     },
     http::{Method, StatusCode, Uri},
+    middleware,
     response::{IntoResponse, Response},
     routing::{MethodRouter, get},
 };
@@ -23,7 +24,10 @@ use tower_http::{
 };
 use tracing::Level;
 
-use crate::store::{Bookmark, Store, StoreError};
+use crate::{
+    body,
+    store::{Bookmark, Store, StoreError},
+};
 
 /// The largest request body accepted: a bookmark is a URL and a title.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -57,8 +61,11 @@ where
 pub fn with_middleware(router: Router) -> Router {
     router
         .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
         // A bigger body is refused with 413 before it is read into memory.
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // ... and read, up to a bound, so that its client gets the 413.
+        .layer(middleware::from_fn(body::limit))
         // One log line per answered request, so a reader watching the logs
         // sees requests finish *after* `shutting down`.
         .layer(
@@ -139,6 +146,14 @@ async fn no_route(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!("no route for {method} {}", uri.path()),
+    )
+}
+
+/// axum adds the `Allow` header to this answer itself.
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}", uri.path()),
     )
 }
 

@@ -1,10 +1,42 @@
-//! Listening for the signals that ask a process to stop.
+//! Listening for the requests that ask a process to stop.
+//!
+//! On Unix those are SIGINT and SIGTERM. On Windows there are no signals of
+//! that kind; a console process is sent console control events instead, and
+//! tokio exposes each one (`tokio::signal::windows`). Four of them mean
+//! "stop":
+//!
+//! - `CTRL_C` and `CTRL_BREAK`: the keys, or `GenerateConsoleCtrlEvent`.
+//!   Windows sets no time limit on these.
+//! - `CTRL_CLOSE`: the console window was closed (or "End task"). Windows
+//!   ends the process about 5 s later (`SPI_GETHUNGAPPTIMEOUT`, 5000 ms by
+//!   default) whatever it is doing, so a drain after a closed console must
+//!   fit in that: a `SHUTDOWN_TIMEOUT` of 10 s does not.
+//! - `CTRL_SHUTDOWN`: the system is shutting down. Only services still
+//!   receive it; they get 20 s (`SPI_GETWAITTOKILLSERVICETIMEOUT`).
+//!
+//! `CTRL_LOGOFF` is not among them: it reaches services only and says that
+//! *some* user is logging off, not that this process should stop. It is
+//! left to Windows' default handling.
+//!
+//! Sources: Microsoft's HandlerRoutine page
+//! (<https://learn.microsoft.com/en-us/windows/console/handlerroutine>) for
+//! what each event means and who receives it; the timeouts are from
+//! `doc/ConsoleCtrlEvent.md` in <https://github.com/microsoft/terminal>.
+//! tokio never returns from its handler for the close and shutdown events
+//! (`tokio/src/signal/windows/sys.rs`, `SignalKind::terminates`): returning
+//! would end the process at once, so the process keeps the time above.
+//!
+//! What the tests cannot cover: they send real signals with kill(2), so
+//! they run on Unix only. The Windows branch is compiled
+//! (`cargo check --target x86_64-pc-windows-gnu --lib --bin step6`) but no
+//! test here delivers a console event to it or measures the 5 s.
 
 use crate::StartupError;
 
 // ANCHOR: signals
 /// SIGINT (Ctrl+C in a terminal) and SIGTERM (what `kill`, `docker stop`,
-/// Kubernetes and systemd send), caught from the moment this is created.
+/// Kubernetes and systemd send), caught from the moment this is created;
+/// on Windows, the console events listed at the top of this file.
 ///
 /// Creating it installs the handlers at once. That matters: a signal that
 /// arrives before the handler exists still kills the process, so a step
@@ -15,6 +47,8 @@ pub struct ShutdownSignals {
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
+    #[cfg(windows)]
+    windows: WindowsEvents,
 }
 
 impl ShutdownSignals {
@@ -22,23 +56,22 @@ impl ShutdownSignals {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            let listen = |kind| {
-                signal(kind)
-                    .map_err(|err| StartupError(format!("cannot listen for signals: {err}")))
-            };
+            let listen = |kind| signal(kind).map_err(cannot_listen);
             Ok(ShutdownSignals {
                 interrupt: listen(SignalKind::interrupt())?,
                 terminate: listen(SignalKind::terminate())?,
             })
         }
-        // Elsewhere there is no SIGTERM; Ctrl+C is the one stop request,
-        // and `recv` listens for it.
-        #[cfg(not(unix))]
-        Ok(ShutdownSignals {})
+        #[cfg(windows)]
+        {
+            Ok(ShutdownSignals {
+                windows: WindowsEvents::install()?,
+            })
+        }
     }
 
-    /// Waits for the next signal and names it. Can be called again: a later
-    /// step uses the second signal to force an exit.
+    /// Waits for the next stop request and names it. Can be called again: a
+    /// later step uses the second one to force an exit.
     pub async fn recv(&mut self) -> &'static str {
         #[cfg(unix)]
         {
@@ -47,15 +80,46 @@ impl ShutdownSignals {
                 _ = self.terminate.recv() => "SIGTERM",
             }
         }
-        #[cfg(not(unix))]
+        #[cfg(windows)]
         {
-            // If Ctrl+C cannot be listened for, never report a signal
-            // rather than report one that did not come.
-            match tokio::signal::ctrl_c().await {
-                Ok(()) => "Ctrl+C",
-                Err(_) => std::future::pending().await,
-            }
+            self.windows.recv().await
         }
     }
 }
 // ANCHOR_END: signals
+
+fn cannot_listen(err: std::io::Error) -> StartupError {
+    StartupError(format!("cannot listen for signals: {err}"))
+}
+
+#[cfg(windows)]
+struct WindowsEvents {
+    ctrl_c: tokio::signal::windows::CtrlC,
+    ctrl_break: tokio::signal::windows::CtrlBreak,
+    ctrl_close: tokio::signal::windows::CtrlClose,
+    ctrl_shutdown: tokio::signal::windows::CtrlShutdown,
+}
+
+#[cfg(windows)]
+impl WindowsEvents {
+    fn install() -> Result<WindowsEvents, StartupError> {
+        use tokio::signal::windows;
+        Ok(WindowsEvents {
+            ctrl_c: windows::ctrl_c().map_err(cannot_listen)?,
+            ctrl_break: windows::ctrl_break().map_err(cannot_listen)?,
+            ctrl_close: windows::ctrl_close().map_err(cannot_listen)?,
+            ctrl_shutdown: windows::ctrl_shutdown().map_err(cannot_listen)?,
+        })
+    }
+
+    // Each `recv` returns `Option<()>` but never `None` (tokio's docs), so
+    // the value is not looked at.
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.ctrl_c.recv() => "CTRL_C",
+            _ = self.ctrl_break.recv() => "CTRL_BREAK",
+            _ = self.ctrl_close.recv() => "CTRL_CLOSE",
+            _ = self.ctrl_shutdown.recv() => "CTRL_SHUTDOWN",
+        }
+    }
+}

@@ -8,6 +8,7 @@
 #![cfg(unix)]
 
 mod api;
+mod clients;
 mod config;
 mod crash;
 mod deploy;

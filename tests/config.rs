@@ -98,6 +98,24 @@ mod step1 {
     fn port_already_in_use() {
         refuses_a_port_in_use("step1");
     }
+
+    /// `HEADER_TIMEOUT=soon` is refused.
+    #[test]
+    fn header_timeout_that_is_not_a_duration() {
+        refuses("step1", "HEADER_TIMEOUT", "soon");
+    }
+
+    /// `BODY_TIMEOUT=0s` would close every connection at once: refused.
+    #[test]
+    fn body_timeout_of_zero() {
+        refuses("step1", "BODY_TIMEOUT", "0s");
+    }
+
+    /// `IDLE_TIMEOUT=48h` is more than a day: refused.
+    #[test]
+    fn idle_timeout_over_a_day() {
+        refuses("step1", "IDLE_TIMEOUT", "48h");
+    }
 }
 
 mod step2 {
@@ -155,6 +173,24 @@ mod step2 {
     #[test]
     fn port_already_in_use() {
         refuses_a_port_in_use("step2");
+    }
+
+    /// `HEADER_TIMEOUT=soon` is refused.
+    #[test]
+    fn header_timeout_that_is_not_a_duration() {
+        refuses("step2", "HEADER_TIMEOUT", "soon");
+    }
+
+    /// `BODY_TIMEOUT=0s` would close every connection at once: refused.
+    #[test]
+    fn body_timeout_of_zero() {
+        refuses("step2", "BODY_TIMEOUT", "0s");
+    }
+
+    /// `IDLE_TIMEOUT=48h` is more than a day: refused.
+    #[test]
+    fn idle_timeout_over_a_day() {
+        refuses("step2", "IDLE_TIMEOUT", "48h");
     }
 }
 
@@ -214,6 +250,24 @@ mod step3 {
     fn port_already_in_use() {
         refuses_a_port_in_use("step3");
     }
+
+    /// `HEADER_TIMEOUT=soon` is refused.
+    #[test]
+    fn header_timeout_that_is_not_a_duration() {
+        refuses("step3", "HEADER_TIMEOUT", "soon");
+    }
+
+    /// `BODY_TIMEOUT=0s` would close every connection at once: refused.
+    #[test]
+    fn body_timeout_of_zero() {
+        refuses("step3", "BODY_TIMEOUT", "0s");
+    }
+
+    /// `IDLE_TIMEOUT=48h` is more than a day: refused.
+    #[test]
+    fn idle_timeout_over_a_day() {
+        refuses("step3", "IDLE_TIMEOUT", "48h");
+    }
 }
 
 mod step4 {
@@ -272,6 +326,24 @@ mod step4 {
     fn port_already_in_use() {
         refuses_a_port_in_use("step4");
     }
+
+    /// `HEADER_TIMEOUT=soon` is refused.
+    #[test]
+    fn header_timeout_that_is_not_a_duration() {
+        refuses("step4", "HEADER_TIMEOUT", "soon");
+    }
+
+    /// `BODY_TIMEOUT=0s` would close every connection at once: refused.
+    #[test]
+    fn body_timeout_of_zero() {
+        refuses("step4", "BODY_TIMEOUT", "0s");
+    }
+
+    /// `IDLE_TIMEOUT=48h` is more than a day: refused.
+    #[test]
+    fn idle_timeout_over_a_day() {
+        refuses("step4", "IDLE_TIMEOUT", "48h");
+    }
 }
 
 mod step5 {
@@ -329,6 +401,24 @@ mod step5 {
     #[test]
     fn port_already_in_use() {
         refuses_a_port_in_use("step5");
+    }
+
+    /// `HEADER_TIMEOUT=soon` is refused.
+    #[test]
+    fn header_timeout_that_is_not_a_duration() {
+        refuses("step5", "HEADER_TIMEOUT", "soon");
+    }
+
+    /// `BODY_TIMEOUT=0s` would close every connection at once: refused.
+    #[test]
+    fn body_timeout_of_zero() {
+        refuses("step5", "BODY_TIMEOUT", "0s");
+    }
+
+    /// `IDLE_TIMEOUT=48h` is more than a day: refused.
+    #[test]
+    fn idle_timeout_over_a_day() {
+        refuses("step5", "IDLE_TIMEOUT", "48h");
     }
 
     /// `FLUSH_INTERVAL=soon` is refused.
@@ -417,5 +507,23 @@ mod step6 {
     #[test]
     fn port_already_in_use() {
         refuses_a_port_in_use("step6");
+    }
+
+    /// `HEADER_TIMEOUT=soon` is refused.
+    #[test]
+    fn header_timeout_that_is_not_a_duration() {
+        refuses("step6", "HEADER_TIMEOUT", "soon");
+    }
+
+    /// `BODY_TIMEOUT=0s` would close every connection at once: refused.
+    #[test]
+    fn body_timeout_of_zero() {
+        refuses("step6", "BODY_TIMEOUT", "0s");
+    }
+
+    /// `IDLE_TIMEOUT=48h` is more than a day: refused.
+    #[test]
+    fn idle_timeout_over_a_day() {
+        refuses("step6", "IDLE_TIMEOUT", "48h");
     }
 }

@@ -9,7 +9,7 @@
 
 use std::process::ExitCode;
 
-use bookmarks::{Service, app};
+use bookmarks::{Service, app, server::serve};
 use tracing::{error, info};
 
 // ANCHOR: main
@@ -36,7 +36,7 @@ async fn main() -> ExitCode {
     //       wait for the first signal, then log `shutting down` with the
     //       signal's name as the `signal` field. Serve a clone of `store`,
     //       so that `main` keeps one to close.
-    if let Err(err) = axum::serve(listener, app(store)).await {
+    if let Err(err) = serve(listener, app(store)).await {
         error!(%err, "server failed");
         return ExitCode::FAILURE;
     }

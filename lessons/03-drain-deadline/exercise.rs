@@ -9,7 +9,7 @@
 
 use std::process::ExitCode;
 
-use bookmarks::{Service, app, signals::ShutdownSignals};
+use bookmarks::{Service, app, server::serve, signals::ShutdownSignals};
 use tracing::{error, info};
 
 // ANCHOR: main
@@ -45,7 +45,7 @@ async fn main() -> ExitCode {
     // `with_graceful_shutdown` takes a future; when it completes, axum stops
     // accepting, lets each connection finish the request it is serving,
     // and returns once the last connection has closed.
-    let drained = axum::serve(listener, app(store.clone()))
+    let drained = serve(listener, app(store.clone()))
         .with_graceful_shutdown(async move {
             let signal = signals.recv().await;
             info!(signal, "shutting down");

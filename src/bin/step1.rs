@@ -24,7 +24,7 @@
 
 use std::process::ExitCode;
 
-use bookmarks::{Service, app};
+use bookmarks::{Service, app, server::serve};
 use tracing::{error, info};
 
 // ANCHOR: main
@@ -44,7 +44,7 @@ async fn main() -> ExitCode {
     // Serves until the process dies. Nothing after this line runs on a
     // signal: the kernel's default action for SIGINT and SIGTERM is to end
     // the process on the spot.
-    if let Err(err) = axum::serve(listener, app(store)).await {
+    if let Err(err) = serve(listener, app(store)).await {
         error!(%err, "server failed");
         return ExitCode::FAILURE;
     }

@@ -26,7 +26,7 @@
 
 use std::process::ExitCode;
 
-use bookmarks::{Service, app, cutoff::CutoffListener, signals::ShutdownSignals};
+use bookmarks::{Service, app, cutoff::CutoffListener, server::serve, signals::ShutdownSignals};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -61,7 +61,7 @@ async fn main() -> ExitCode {
     // for the signal and then to time the drain. axum's `serve` retries
     // failed accepts itself and returns only once a shutdown has begun.
     let mut server = tokio::spawn(
-        axum::serve(listener, app(store.clone()))
+        serve(listener, app(store.clone()))
             .with_graceful_shutdown(drain.clone().cancelled_owned())
             .into_future(),
     );

@@ -51,6 +51,7 @@ use bookmarks::{
     cutoff::CutoffListener,
     link_check::LinkChecker,
     phase::{Ending, phase},
+    server::serve,
     signals::ShutdownSignals,
     telemetry,
     visits::{self, VisitBuffer},
@@ -122,7 +123,7 @@ async fn main() -> ExitCode {
 
     info!(%addr, "server starting");
     let mut server = tokio::spawn(
-        axum::serve(listener, visits::app(store.clone(), visits.clone()))
+        serve(listener, visits::app(store.clone(), visits.clone()))
             .with_graceful_shutdown(drain.clone().cancelled_owned())
             .into_future(),
     );

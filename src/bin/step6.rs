@@ -43,6 +43,7 @@ use bookmarks::{
     link_check::LinkChecker,
     phase::{Ending, phase},
     routes::with_middleware,
+    server::serve,
     signals::ShutdownSignals,
     telemetry,
     visits::{self, VisitBuffer},
@@ -122,7 +123,7 @@ async fn main() -> ExitCode {
 
     info!(%addr, "server starting");
     let mut server = tokio::spawn(
-        axum::serve(listener, app)
+        serve(listener, app)
             .with_graceful_shutdown(drain.clone().cancelled_owned())
             .into_future(),
     );

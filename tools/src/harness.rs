@@ -470,6 +470,13 @@ impl Server {
     }
     // ANCHOR_END: wait_exit
 
+    /// Sends SIGTERM and waits at most `limit` for the exit.
+    #[track_caller]
+    pub fn stop(&mut self, limit: Duration) -> ExitStatus {
+        self.signal(Signal::SIGTERM);
+        self.expect_exit(limit)
+    }
+
     /// When the process exited, once it has: the moment its pipes closed.
     pub fn exited_at(&self) -> Option<Instant> {
         self.exit.map(|(at, _)| at)

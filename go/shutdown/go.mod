@@ -1,0 +1,3 @@
+module bookmarks/go/shutdown
+
+go 1.19

@@ -1,0 +1,318 @@
+//! The accept loop every step serves with: `axum::serve`, plus the bounds
+//! on slow and silent clients that it cannot set.
+//!
+//! `axum::serve` in axum 0.8 builds hyper's connection builder itself and
+//! installs no timer, and hyper's timeouts do nothing without one (the
+//! `header_read_timeout` docs in hyper's `src/server/conn/http1.rs`:
+//! "Requires a `Timer` ... to take effect"). A client that sends a header
+//! byte now and then keeps its connection, and its task, for as long as it
+//! likes. axum's main branch installs the timer
+//! (<https://github.com/tokio-rs/axum/pull/3478>, after
+//! <https://github.com/tokio-rs/axum/issues/2741>), but no 0.8 release has
+//! it, and its `serve` takes no setting: "intentionally simple", its docs
+//! say, "use hyper or hyper-util if you need configuration".
+//!
+//! So this module runs the loop `axum::serve(..).with_graceful_shutdown(..)`
+//! runs, on hyper-util's `auto::Builder` (HTTP/1.1, and HTTP/2 with prior
+//! knowledge, on one port), with three bounds ([`Timeouts`]):
+//!
+//! - `HEADER_TIMEOUT`: hyper's own header read timeout, with a timer. It
+//!   closes the connection without an answer: hyper has no request yet to
+//!   answer 408 to.
+//! - `BODY_TIMEOUT`: tower-http's `TimeoutBody` around each request body;
+//!   `crate::body` answers 408 when it fires.
+//! - `IDLE_TIMEOUT`: closes a connection, HTTP/1 or HTTP/2, that has no
+//!   request in progress and has sent nothing for that long. hyper has no
+//!   such timeout, and its header timer does not run while the auto
+//!   builder waits for the first bytes. A plain read timeout would not do:
+//!   a connection whose handler works for a minute has nothing to read all
+//!   that time.
+//!
+//! The drain is axum's: no new connections, and hyper's graceful shutdown
+//! for each open one. HTTP/1 finishes the request in progress and closes;
+//! HTTP/2 sends GOAWAY and completes the streams in flight.
+
+use std::{
+    convert::Infallible,
+    future::{Future, IntoFuture, Pending},
+    io,
+    pin::{Pin, pin},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{Router, body::Body, extract::Request, response::Response, serve::Listener};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::conn::auto::Builder,
+};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    time::Instant,
+};
+use tokio_util::{io::InspectReader, sync::CancellationToken, task::TaskTracker};
+use tower::ServiceExt;
+use tower_http::timeout::TimeoutBody;
+use tracing::debug;
+
+pub use crate::config::Timeouts;
+
+/// Serves `router` on `listener`, as `axum::serve` does; await it to run.
+///
+/// The timeouts come from the environment (`HEADER_TIMEOUT`,
+/// `BODY_TIMEOUT`, `IDLE_TIMEOUT`), which `Config::from_env` has already
+/// checked by the time a step gets here; [`Serve::with_timeouts`] sets
+/// them in code instead.
+pub fn serve<L: Listener>(listener: L, router: Router) -> Serve<L, Pending<()>> {
+    Serve {
+        listener,
+        router,
+        timeouts: None,
+        signal: std::future::pending(),
+    }
+}
+
+/// A server to await: see [`serve`].
+#[must_use = "a server does nothing until it is awaited"]
+pub struct Serve<L, F> {
+    listener: L,
+    router: Router,
+    timeouts: Option<Timeouts>,
+    signal: F,
+}
+
+impl<L, F> Serve<L, F> {
+    /// Drains once `signal` completes: the listener is closed, each
+    /// connection finishes what it is doing, and the server returns when
+    /// the last one has closed.
+    pub fn with_graceful_shutdown<G>(self, signal: G) -> Serve<L, G>
+    where
+        G: Future<Output = ()> + Send + 'static,
+    {
+        Serve {
+            listener: self.listener,
+            router: self.router,
+            timeouts: self.timeouts,
+            signal,
+        }
+    }
+
+    /// Sets the timeouts instead of reading them from the environment.
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = Some(timeouts);
+        self
+    }
+}
+
+impl<L, F> IntoFuture for Serve<L, F>
+where
+    L: Listener,
+    F: Future<Output = ()> + Send + 'static,
+{
+    type Output = io::Result<()>;
+    type IntoFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let timeouts = match self.timeouts {
+                Some(timeouts) => timeouts,
+                None => Timeouts::from_env().map_err(io::Error::other)?,
+            };
+            run(self.listener, self.router, timeouts, self.signal).await;
+            Ok(())
+        })
+    }
+}
+
+// ANCHOR: run
+async fn run<L: Listener>(
+    mut listener: L,
+    router: Router,
+    timeouts: Timeouts,
+    signal: impl Future<Output = ()>,
+) {
+    let mut builder = Builder::new(TokioExecutor::new());
+    // The one setting `axum::serve` 0.8 lacks: with a timer, hyper's
+    // header timeout runs.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeouts.header);
+
+    let drain = CancellationToken::new();
+    let connections = TaskTracker::new();
+    let mut signal = pin!(signal);
+    loop {
+        let (io, _addr) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut signal => break,
+        };
+        let connection = serve_connection(builder.clone(), io, &router, timeouts, &drain);
+        connections.spawn(connection);
+    }
+    // From here on new connections are refused; open ones finish.
+    drop(listener);
+    drain.cancel();
+    connections.close();
+    connections.wait().await;
+}
+// ANCHOR_END: run
+
+// ANCHOR: connection
+/// Serves one connection until it closes: by the client, by hyper (a
+/// header timeout, an error), after `IDLE_TIMEOUT` of silence, or at the
+/// drain once it has finished what it was doing.
+fn serve_connection<I>(
+    builder: Builder<TokioExecutor>,
+    io: I,
+    router: &Router,
+    timeouts: Timeouts,
+    drain: &CancellationToken,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Arc::new(Activity::new());
+    // Every byte received counts as a sign of life.
+    let io = InspectReader::new(io, {
+        let activity = Arc::clone(&activity);
+        move |bytes: &[u8]| {
+            if !bytes.is_empty() {
+                activity.touch();
+            }
+        }
+    });
+    let service = hyper::service::service_fn({
+        let (router, activity) = (router.clone(), Arc::clone(&activity));
+        move |request| {
+            handle(
+                request,
+                router.clone(),
+                Arc::clone(&activity),
+                timeouts.body,
+            )
+        }
+    });
+    let drain = drain.clone();
+    async move {
+        let mut connection =
+            pin!(builder.serve_connection_with_upgrades(TokioIo::new(io), service));
+        let mut idle = pin!(tokio::time::sleep(timeouts.idle));
+        // Asked to close, by the drain or for idleness: once is enough.
+        let mut closing = false;
+        loop {
+            tokio::select! {
+                served = connection.as_mut() => {
+                    if let Err(err) = served {
+                        debug!(%err, "connection ended with an error");
+                    }
+                    return;
+                }
+                () = drain.cancelled(), if !closing => {
+                    closing = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+                // Activity does not reset the timer; the timer, when it
+                // fires, looks at the activity: a busy connection costs one
+                // wake-up per `IDLE_TIMEOUT`.
+                () = &mut idle, if !closing => match activity.idle_until(timeouts.idle) {
+                    Some(later) => idle.as_mut().reset(later),
+                    // The drain's own way out: an idle HTTP/1 connection
+                    // closes at once, HTTP/2 gets GOAWAY, and one that has
+                    // sent nothing yet is dropped.
+                    None => {
+                        debug!("closing an idle connection");
+                        closing = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                },
+            }
+        }
+    }
+}
+// ANCHOR_END: connection
+
+// ANCHOR: handle
+/// One request: its body under `BODY_TIMEOUT`, and counted in flight until
+/// hyper drops its response body, that is once the response is written or
+/// the connection is gone.
+async fn handle(
+    request: Request<Incoming>,
+    router: Router,
+    activity: Arc<Activity>,
+    body_timeout: Duration,
+) -> Result<Response, Infallible> {
+    let in_flight = InFlight::new(activity);
+    let request = request.map(|body| TimeoutBody::new(body_timeout, body));
+    let response = router.oneshot(request).await?;
+    Ok(response.map(|body| {
+        // The closure owns the guard, so the guard lives as long as the body.
+        Body::new(body.map_err(move |err| {
+            let _ = &in_flight;
+            err
+        }))
+    }))
+}
+// ANCHOR_END: handle
+
+// ANCHOR: activity
+/// What one connection is doing, as its idle timer needs to know:
+/// requests in flight, and when it last showed a sign of life.
+struct Activity {
+    opened: Instant,
+    in_flight: AtomicUsize,
+    /// Since `opened`: the last byte received, or the last response done.
+    last_active_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            opened: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            last_active_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let now = self.opened.elapsed().as_millis() as u64;
+        self.last_active_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// When the connection will have been idle for `limit`, or `None` if it
+    /// already has. A request in flight, however long, is not idleness.
+    fn idle_until(&self, limit: Duration) -> Option<Instant> {
+        // Acquire pairs with the Release in `InFlight::drop`: a request seen
+        // finished has its `touch` seen too.
+        let until = if self.in_flight.load(Ordering::Acquire) > 0 {
+            Instant::now() + limit
+        } else {
+            let last = Duration::from_millis(self.last_active_ms.load(Ordering::Relaxed));
+            self.opened + last + limit
+        };
+        (until > Instant::now()).then_some(until)
+    }
+}
+
+/// Counts one request in flight on its connection while it lives.
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn new(activity: Arc<Activity>) -> Self {
+        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(activity)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::Release);
+    }
+}
+// ANCHOR_END: activity
