@@ -22,9 +22,9 @@ for n in "${lessons[@]}"; do
   # Whatever happens below, the shipped exercise comes back.
   trap 'cp "$backup" "$exercise"' EXIT
 
-  shipped=$(cargo test -q --test lessons "lesson$n" -- --ignored 2>&1 | grep -E '^test result')
+  shipped=$(cargo test -q -p lessons --test "lesson$n" 2>&1 | grep -E '^test result')
   cp "src/bin/step$n.rs" "$exercise"
-  reference=$(cargo test -q --test lessons "lesson$n" -- --ignored 2>&1 | grep -E '^test result')
+  reference=$(cargo test -q -p lessons --test "lesson$n" 2>&1 | grep -E '^test result')
   cp "$backup" "$exercise"
   trap - EXIT
   rm -f "$backup"

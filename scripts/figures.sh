@@ -49,7 +49,7 @@ fi
 mapfile -t steps < <(ls src/bin | sed -nE 's/^(step[0-9]+)(\.rs)?$/\1/p' | sort -V)
 bins=(--bin loadtest)
 for step in "${steps[@]}"; do bins+=(--bin "$step"); done
-cargo build --release --quiet "${bins[@]}"
+cargo build --release --quiet --package bookmarks --package tools "${bins[@]}"
 release="${CARGO_TARGET_DIR:-target}/release"
 
 frozen=$(mktemp -d)
@@ -87,7 +87,7 @@ for step in "${steps[@]}"; do
     # One whole report per step, for the book: the first run's.
     if $book && ! $idle && [ "$run" = 1 ]; then
       {
-        echo "\$ cargo run --release --bin loadtest -- $step${loadtest_args[*]:+ ${loadtest_args[*]}}"
+        echo "\$ cargo run --release -p tools --bin loadtest -- $step${loadtest_args[*]:+ ${loadtest_args[*]}}"
         echo "$output"
       } > "book/src/figures/loadtest-$step.txt"
     fi
@@ -159,7 +159,7 @@ if $book && ! $idle; then
     # Written aside and moved into place only whole: a failed run leaves
     # the book's file as it was.
     if {
-      echo "\$ cargo run --release --bin loadtest -- $step $*"
+      echo "\$ cargo run --release -p tools --bin loadtest -- $step $*"
       "$frozen/loadtest" "$step" --binary "$frozen/$step-measured" "$@"
     } > "book/src/figures/$file.txt.new"; then
       mv "book/src/figures/$file.txt.new" "book/src/figures/$file.txt"

@@ -26,7 +26,7 @@ cargo build -q --bin step4
 
 # Appends `client|framing|413s` lines of one round against binary $2 to $1.
 round() {
-    OVERSIZED_BIN="$2" cargo test -q --test clients measure_oversized_posts \
+    OVERSIZED_BIN="$2" cargo test -q --test behaviour measure_oversized_posts \
         -- --ignored --nocapture 2>/dev/null | grep -F '|' | cut -d'|' -f1-3 >>"$1"
 }
 for _ in $(seq "$rounds"); do

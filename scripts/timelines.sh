@@ -6,7 +6,7 @@
 #   scripts/timelines.sh              # every step in src/bin
 #   scripts/timelines.sh step2 step3  # only these
 #
-# Each picture is one real run (`cargo run --release --bin timeline -- stepN
+# Each picture is one real run (`cargo run --release -p tools --bin timeline -- stepN
 # --svg …`), so the milliseconds differ a little from one drawing to the next.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +19,7 @@ fi
 
 bins=(--bin timeline)
 for step in "${steps[@]}"; do bins+=(--bin "$step"); done
-cargo build --release --quiet "${bins[@]}"
+cargo build --release --quiet --package bookmarks --package tools "${bins[@]}"
 release="${CARGO_TARGET_DIR:-target}/release"
 
 # Copies under another name: a `kill "$(pgrep -x step3)"` typed in another
@@ -35,7 +35,7 @@ for step in "${steps[@]}"; do
   # stops the script on a failure, leaving the book's file as it was); the
   # tool writes the picture itself, once the run is over.
   {
-    echo "\$ cargo run --release --bin timeline -- $step --svg $svg"
+    echo "\$ cargo run --release -p tools --bin timeline -- $step --svg $svg"
     "$release/timeline" "$step" --binary "$copies/$step-drawn" --svg "$svg"
   } > "book/src/timelines/$step.txt.new"
   mv "book/src/timelines/$step.txt.new" "book/src/timelines/$step.txt"

@@ -258,16 +258,15 @@ async fn closed_database_answers_503() {
     );
 }
 
-#[cfg(unix)]
-mod support;
-
 /// The same bad input over a real socket: each gets its status, and the
 /// server stays healthy and drains cleanly afterwards.
-#[cfg(unix)]
 #[test]
 fn real_server_stays_healthy_after_bad_input() {
     use std::{io::Write, net::TcpStream, time::Duration};
-    use support::{Launch, Signal, assert_exit_code, get};
+    use tools::{
+        client::get,
+        harness::{Launch, Signal, assert_exit_code},
+    };
 
     let mut server = Launch::new("step2").start();
     let limit = Duration::from_secs(5);

@@ -11,10 +11,6 @@
 //! (A power cut is another matter: see `src/store.rs` on
 //! `synchronous = NORMAL`.)
 
-#![cfg(unix)]
-
-mod support;
-
 use std::{
     collections::HashSet,
     os::unix::process::ExitStatusExt,
@@ -25,7 +21,10 @@ use std::{
 };
 
 use serde_json::json;
-use support::{Launch, Signal};
+use tools::{
+    client::client,
+    harness::{Launch, Signal},
+};
 
 /// Concurrent writers, each on a keep-alive connection of its own.
 const WRITERS: usize = 4;
@@ -58,7 +57,7 @@ fn write_until_the_server_is_gone(
 ) -> Stopped {
     // One agent per writer: it keeps its connection alive between writes,
     // so the kill also finds connections idle between two requests.
-    let agent = support::client(Duration::from_secs(5));
+    let agent = client(Duration::from_secs(5));
     for n in 0..MAX_WRITES_PER_WRITER {
         if Instant::now() >= until {
             return Stopped::Bounded;

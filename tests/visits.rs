@@ -1,7 +1,10 @@
 //! Why step 5's shutdown order matters, shown on the library itself: the
 //! visit buffer must be flushed before the database is closed.
 
-use std::path::Path;
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
 
 use bookmarks::{
     Store,
@@ -69,18 +72,38 @@ async fn flushing_before_closing_keeps_the_visits() {
 }
 // ANCHOR_END: wrong_order
 
-/// Visits counted while a flush is being written are kept for the next one.
-#[tokio::test]
-async fn flushes_add_up() {
+/// Visits counted while a flush is being written are kept for the next
+/// one: the flush takes the batch it writes, and a visit that comes in
+/// meanwhile goes into a fresh one.
+#[tokio::test(flavor = "multi_thread")]
+async fn visits_counted_during_a_flush_are_kept_for_the_next() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bookmarks.db");
     let (store, buffer, id) = ten_buffered_visits(&path).await;
+    // Another connection holds SQLite's write lock, so the flush, once it
+    // has taken its batch, waits (up to the store's busy timeout) to write.
+    let mut blocker = rusqlite::Connection::open(&path).unwrap();
+    let lock = blocker
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    let flush = tokio::spawn({
+        let (buffer, store) = (buffer.clone(), store.clone());
+        async move { buffer.flush(&store).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while buffer.pending_total() != 0 {
+        assert!(Instant::now() < deadline, "the flush never took its batch");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 
-    buffer.flush(&store).await.unwrap();
     buffer.record(id);
     buffer.record(id);
+    lock.rollback().unwrap();
+    drop(blocker);
+
+    assert_eq!(flush.await.unwrap().unwrap(), 10, "the batch it took");
+    assert_eq!(buffer.pending_total(), 2, "the two counted meanwhile");
     assert_eq!(buffer.flush(&store).await.unwrap(), 2);
     store.close().await.unwrap();
-
     assert_eq!(visits_in_file(&path, id), 12);
 }

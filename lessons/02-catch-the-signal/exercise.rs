@@ -4,8 +4,8 @@
 //! the new behaviour goes. The goal, hints and quiz are in
 //! `lessons/02-catch-the-signal/README.md`.
 //!
-//! Run it with `cargo run --bin lesson2`; check it with
-//! `cargo test --test lessons lesson2 -- --ignored`.
+//! Run it with `cargo run -p lessons --bin lesson2`; check it with
+//! `cargo test -p lessons --test lesson2`.
 
 use std::process::ExitCode;
 

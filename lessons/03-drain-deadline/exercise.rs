@@ -4,8 +4,8 @@
 //! the new behaviour goes. The goal, hints and quiz are in
 //! `lessons/03-drain-deadline/README.md`.
 //!
-//! Run it with `cargo run --bin lesson3`; check it with
-//! `cargo test --test lessons lesson3 -- --ignored`.
+//! Run it with `cargo run -p lessons --bin lesson3`; check it with
+//! `cargo test -p lessons --test lesson3`.
 
 use std::process::ExitCode;
 

@@ -4,8 +4,8 @@
 //! the new behaviour goes. The goal, hints and quiz are in
 //! `lessons/04-second-signal/README.md`.
 //!
-//! Run it with `cargo run --bin lesson4`; check it with
-//! `cargo test --test lessons lesson4 -- --ignored`.
+//! Run it with `cargo run -p lessons --bin lesson4`; check it with
+//! `cargo test -p lessons --test lesson4`.
 
 use std::{future::pending, process::ExitCode};
 

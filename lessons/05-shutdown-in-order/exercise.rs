@@ -4,8 +4,8 @@
 //! the new behaviour goes. The goal, hints and quiz are in
 //! `lessons/05-shutdown-in-order/README.md`.
 //!
-//! Run it with `cargo run --bin lesson5`; check it with
-//! `cargo test --test lessons lesson5 -- --ignored`.
+//! Run it with `cargo run -p lessons --bin lesson5`; check it with
+//! `cargo test -p lessons --test lesson5`.
 
 use std::process::ExitCode;
 

@@ -4,8 +4,8 @@
 //! the new behaviour goes. The goal, hints and quiz are in
 //! `lessons/06-ready-for-production/README.md`.
 //!
-//! Run it with `cargo run --bin lesson6`; check it with
-//! `cargo test --test lessons lesson6 -- --ignored`.
+//! Run it with `cargo run -p lessons --bin lesson6`; check it with
+//! `cargo test -p lessons --test lesson6`.
 
 use std::process::ExitCode;
 

@@ -13,7 +13,8 @@ use std::{
 
 use serde_json::json;
 
-use crate::toolkit::http::{Connection, Failure, Request, Response};
+use fastrand::Rng;
+use tools::http::{Connection, Failure, Request, Response};
 
 /// A bound on each client's loop, whatever the clock says.
 const MAX_REQUESTS_PER_CLIENT: u64 = 1_000_000;
@@ -85,7 +86,7 @@ impl Kind {
         if index % 8 < 2 {
             return Kind::Slow;
         }
-        match rng.below(100) {
+        match rng.u8(..100) {
             0..50 => Kind::Write,
             50..75 => Kind::Read,
             _ => Kind::Health,
@@ -261,7 +262,7 @@ pub struct ClientReport {
 /// connection is refused, or a bound is reached.
 pub fn run(index: usize, shared: &Shared) -> ClientReport {
     let mode = Mode::of_client(index);
-    let mut rng = Rng::new(shared.seed, index as u64);
+    let mut rng = client_rng(shared.seed, index);
     let mut report = ClientReport::default();
     let mut connection = None;
     for sequence in 0..MAX_REQUESTS_PER_CLIENT {
@@ -397,13 +398,13 @@ fn next_request(
             .to_string(),
         ),
         Kind::Read => {
-            let id = acknowledged[rng.below(acknowledged.len() as u64) as usize];
+            let id = acknowledged[rng.usize(..acknowledged.len())];
             Request::get(tagged(format!("/bookmarks/{id}")))
         }
         Kind::Health => Request::get(tagged("/health".to_owned())),
         Kind::Slow => {
             let shortest = shared.slow_ms / 4;
-            let ms = shortest + rng.below(shared.slow_ms - shortest + 1);
+            let ms = rng.u64(shortest..=shared.slow_ms);
             Request::get(tagged(format!("/slow?ms={ms}")))
         }
     };
@@ -432,26 +433,15 @@ fn stored_id(response: &Response) -> Option<i64> {
         .as_i64()
 }
 
-/// A small, seeded generator (xorshift64*), so a run's request mix can be
-/// repeated with `--seed`.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64, stream: u64) -> Rng {
-        // splitmix64 of the pair, so neighbouring clients get unrelated
-        // sequences and the state is never zero.
-        let mut z = seed ^ stream.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Rng((z ^ (z >> 31)) | 1)
+/// Client `index`'s generator: the `index`-th fork of one seeded by
+/// `seed`, so a run's request mix can be repeated with `--seed` and no two
+/// clients draw the same sequence.
+pub fn client_rng(seed: u64, index: usize) -> Rng {
+    let mut run = Rng::with_seed(seed);
+    for _earlier_client in 0..index {
+        let _ = run.fork();
     }
-
-    pub fn below(&mut self, bound: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % bound.max(1)
-    }
+    run.fork()
 }
 
 #[cfg(test)]
@@ -548,13 +538,13 @@ mod tests {
     }
 
     #[test]
-    fn the_generator_repeats_with_its_seed_and_stays_in_bounds() {
-        let draw = |seed| {
-            let mut rng = Rng::new(seed, 3);
-            (0..100).map(|_| rng.below(7)).collect::<Vec<_>>()
+    fn the_request_mix_repeats_with_its_seed() {
+        let draw = |seed, index| {
+            let mut rng = client_rng(seed, index);
+            (0..100).map(|_| rng.u8(..100)).collect::<Vec<_>>()
         };
-        assert_eq!(draw(1), draw(1));
-        assert_ne!(draw(1), draw(2));
-        assert!(draw(1).iter().all(|&n| n < 7));
+        assert_eq!(draw(1, 3), draw(1, 3));
+        assert_ne!(draw(1, 3), draw(2, 3), "another seed");
+        assert_ne!(draw(1, 3), draw(1, 4), "another client");
     }
 }

@@ -1,9 +1,9 @@
-//! The book stays true to the code it teaches.
+//! The book's sources stay true to the code they teach.
 //!
 //! mdBook only warns when an `{{#include}}` names a file or anchor that is
 //! gone, says nothing when a stored diff no longer matches the steps, and
 //! renders a link to a missing chapter as a dead link. These checks turn each
-//! of those into a failing test that names the chapter and the problem:
+//! of those into a failure that names the chapter and the problem:
 //!
 //! - every include names an existing file, and an existing anchor in it;
 //! - every `src/bin/stepN.rs` is included by some chapter;
@@ -17,10 +17,7 @@ use std::{
     path::{Component, Path, PathBuf},
 };
 
-/// The repository root.
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::root;
 
 /// `book/src`, where the chapters live.
 fn book_src() -> PathBuf {
@@ -28,12 +25,12 @@ fn book_src() -> PathBuf {
 }
 
 /// One Markdown file of the book.
-struct Chapter {
+pub struct Chapter {
     /// Relative to `book/src`, for messages: `ch03-step3.md`.
-    name: String,
+    pub name: String,
     /// Absolute.
-    path: PathBuf,
-    text: String,
+    pub path: PathBuf,
+    pub text: String,
 }
 
 impl Chapter {
@@ -43,7 +40,7 @@ impl Chapter {
 }
 
 /// Every `.md` file under `book/src`, in a stable order.
-fn chapters() -> Vec<Chapter> {
+pub fn chapters() -> Vec<Chapter> {
     fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
         let entries =
             fs::read_dir(dir).unwrap_or_else(|err| panic!("cannot read {}: {err}", dir.display()));
@@ -74,16 +71,6 @@ fn chapters() -> Vec<Chapter> {
             path,
         })
         .collect()
-}
-
-/// Fails with every problem found, one per line.
-#[track_caller]
-fn report(what: &str, problems: Vec<String>) {
-    assert!(
-        problems.is_empty(),
-        "{what}:\n  {}\n",
-        problems.join("\n  ")
-    );
 }
 
 /// `a/b/../c` → `a/c`, without touching the file system (the file may not
@@ -181,8 +168,7 @@ fn has_marker(line: &str, marker: &str, name: &str) -> bool {
     found == name
 }
 
-#[test]
-fn includes_name_existing_files_and_anchors() {
+pub fn includes_name_existing_files_and_anchors() -> Vec<String> {
     let mut problems = Vec::new();
     for chapter in chapters() {
         for include in includes(&chapter.text) {
@@ -223,11 +209,10 @@ fn includes_name_existing_files_and_anchors() {
             }
         }
     }
-    report("includes that mdBook cannot resolve", problems);
+    problems
 }
 
-#[test]
-fn every_step_has_a_chapter() {
+pub fn every_step_has_a_chapter() -> Vec<String> {
     let bin = root().join("src").join("bin");
     let mut steps: Vec<PathBuf> = fs::read_dir(&bin)
         .expect("src/bin")
@@ -251,7 +236,7 @@ fn every_step_has_a_chapter() {
                 .map(|include| normalize(&chapter.dir().join(include.path)))
         })
         .collect();
-    let problems = steps
+    steps
         .iter()
         .filter(|step| !included.contains(*step))
         .map(|step| {
@@ -261,12 +246,10 @@ fn every_step_has_a_chapter() {
                  shows its code with an include of ../../{file}:main"
             )
         })
-        .collect();
-    report("steps without a chapter", problems);
+        .collect()
 }
 
-#[test]
-fn every_chapter_is_in_the_summary() {
+pub fn every_chapter_is_in_the_summary() -> Vec<String> {
     let chapters = chapters();
     let summary = chapters
         .iter()
@@ -276,7 +259,7 @@ fn every_chapter_is_in_the_summary() {
         .into_iter()
         .map(|link| link.target.split('#').next().unwrap().to_owned())
         .collect();
-    let problems = chapters
+    chapters
         .iter()
         .filter(|chapter| chapter.name != "SUMMARY.md" && !listed.contains(&chapter.name))
         .map(|chapter| {
@@ -285,8 +268,7 @@ fn every_chapter_is_in_the_summary() {
                 chapter.name
             )
         })
-        .collect();
-    report("chapters missing from the summary", problems);
+        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -298,9 +280,9 @@ struct Link {
     target: String,
 }
 
-/// Runs `visit` on each line that is not inside a fenced code block, with
-/// its 1-based number; inline code spans are blanked out.
-fn prose_lines(text: &str, mut visit: impl FnMut(usize, &str)) {
+/// Runs `visit` on each line that is not inside a fenced code block (nor
+/// a fence itself), with its 1-based number.
+pub fn lines_outside_code_blocks(text: &str, mut visit: impl FnMut(usize, &str)) {
     let mut fence: Option<String> = None;
     for (index, line) in text.lines().enumerate() {
         let trimmed = line.trim_start();
@@ -317,16 +299,24 @@ fn prose_lines(text: &str, mut visit: impl FnMut(usize, &str)) {
             continue;
         }
         if fence.is_none() {
-            // Drop `code spans`, which may show link syntax without being links.
-            let mut prose = String::with_capacity(line.len());
-            for (i, part) in line.split('`').enumerate() {
-                if i % 2 == 0 {
-                    prose.push_str(part);
-                }
-            }
-            visit(index + 1, &prose);
+            visit(index + 1, line);
         }
     }
+}
+
+/// Runs `visit` on each line that is not inside a fenced code block, with
+/// its 1-based number; inline code spans are blanked out.
+fn prose_lines(text: &str, mut visit: impl FnMut(usize, &str)) {
+    lines_outside_code_blocks(text, |number, line| {
+        // Drop `code spans`, which may show link syntax without being links.
+        let mut prose = String::with_capacity(line.len());
+        for (i, part) in line.split('`').enumerate() {
+            if i % 2 == 0 {
+                prose.push_str(part);
+            }
+        }
+        visit(number, &prose);
+    });
 }
 
 fn links(text: &str) -> Vec<Link> {
@@ -403,8 +393,7 @@ fn heading_ids(text: &str) -> BTreeSet<String> {
     ids
 }
 
-#[test]
-fn links_between_chapters_resolve() {
+pub fn links_between_chapters_resolve() -> Vec<String> {
     let chapters = chapters();
     let mut problems = Vec::new();
     for chapter in &chapters {
@@ -467,7 +456,7 @@ fn links_between_chapters_resolve() {
             }
         }
     }
-    report("links that lead nowhere", problems);
+    problems
 }
 
 // ---------------------------------------------------------------------------
@@ -576,11 +565,11 @@ fn apply(diff: &str, old: &[&str], old_name: &str, new_name: &str) -> Result<Vec
     Ok(out)
 }
 
-#[test]
-fn stored_diffs_match_the_steps() {
+pub fn stored_diffs_match_the_steps() -> Vec<String> {
     let diffs = book_src().join("diffs");
-    let Ok(entries) = fs::read_dir(&diffs) else {
-        return; // no stored diffs, nothing to go stale
+    let entries = match fs::read_dir(&diffs) {
+        Ok(entries) => entries,
+        Err(err) => return vec![format!("{}: {err}", shown(&diffs))],
     };
     let includers = |file: &str| -> String {
         let users: Vec<String> = chapters()
@@ -601,6 +590,7 @@ fn stored_diffs_match_the_steps() {
     let mut problems = Vec::new();
     let mut paths: Vec<PathBuf> = entries.map(|entry| entry.unwrap().path()).collect();
     paths.sort();
+    let mut paths_checked = 0;
     for path in paths {
         let file = path.file_name().unwrap().to_string_lossy().into_owned();
         let Some(n) = file
@@ -611,6 +601,7 @@ fn stored_diffs_match_the_steps() {
         else {
             continue;
         };
+        paths_checked += 1;
         let old_file = format!("src/bin/step{}.rs", n - 1);
         let new_file = format!("src/bin/step{n}.rs");
         let read = |name: &str| fs::read_to_string(root().join(name)).ok();
@@ -652,67 +643,73 @@ fn stored_diffs_match_the_steps() {
             ));
         }
     }
-    report("stored diffs that no longer match the steps", problems);
+    if paths_checked == 0 {
+        problems.push(format!("{}: no stepN.diff to check", shown(&diffs)));
+    }
+    problems
 }
 
-// ---------------------------------------------------------------------------
 // The checks check themselves: each must see the mistake it exists to catch.
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-#[test]
-fn include_parser_reads_anchors_ranges_and_escapes() {
-    let found = includes(
-        "{{#include ../../src/bin/step2.rs:serve}}\n\
-         x {{#rustdoc_include a.rs:2:5}} and {{#include diffs/step2.diff}}\n\
-         \\{{#include not/expanded.rs:anchor}}\n",
-    );
-    let seen: Vec<(usize, &str, Option<&str>)> = found
-        .iter()
-        .map(|i| (i.line, i.path.as_str(), i.anchor.as_deref()))
-        .collect();
-    assert_eq!(
-        seen,
-        [
-            (1, "../../src/bin/step2.rs", Some("serve")),
-            (2, "a.rs", None),
-            (2, "diffs/step2.diff", None),
-        ]
-    );
-}
-
-#[test]
-fn heading_ids_follow_mdbook() {
-    let ids = heading_ids(
-        "# Step 3's deadline (and why)\n## What `serve` does\n## Try it\n## Try it\n\
-         ```text\n# not a heading\n```\n## Custom {#mine}\n## See [step 2](ch02.md) first\n",
-    );
-    let expected = [
-        "step-3s-deadline-and-why",
-        "what-serve-does",
-        "try-it",
-        "try-it-1",
-        "mine",
-        "see-step-2-first",
-    ];
-    assert_eq!(
-        ids,
-        expected
+    #[test]
+    fn include_parser_reads_anchors_ranges_and_escapes() {
+        let found = includes(
+            "{{#include ../../src/bin/step2.rs:serve}}\n\
+             x {{#rustdoc_include a.rs:2:5}} and {{#include diffs/step2.diff}}\n\
+             \\{{#include not/expanded.rs:anchor}}\n",
+        );
+        let seen: Vec<(usize, &str, Option<&str>)> = found
             .iter()
-            .map(|s| s.to_string())
-            .collect::<BTreeSet<_>>()
-    );
-}
+            .map(|i| (i.line, i.path.as_str(), i.anchor.as_deref()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (1, "../../src/bin/step2.rs", Some("serve")),
+                (2, "a.rs", None),
+                (2, "diffs/step2.diff", None),
+            ]
+        );
+    }
 
-#[test]
-fn apply_catches_a_stale_diff() {
-    let diff = "--- a/old\n+++ b/new\n@@ -1,3 +1,3 @@\n one\n-two\n+deux\n three\n";
-    let old = ["one", "two", "three", "four"];
-    assert_eq!(
-        apply(diff, &old, "a/old", "b/new").unwrap(),
-        ["one", "deux", "three", "four"]
-    );
-    let changed = ["one", "2", "three", "four"];
-    let err = apply(diff, &changed, "a/old", "b/new").unwrap_err();
-    assert!(err.contains("line 2"), "{err}");
-    let err = apply(diff, &old, "a/older", "b/new").unwrap_err();
-    assert!(err.contains("header"), "{err}");
+    #[test]
+    fn heading_ids_follow_mdbook() {
+        let ids = heading_ids(
+            "# Step 3's deadline (and why)\n## What `serve` does\n## Try it\n## Try it\n\
+             ```text\n# not a heading\n```\n## Custom {#mine}\n## See [step 2](ch02.md) first\n",
+        );
+        let expected = [
+            "step-3s-deadline-and-why",
+            "what-serve-does",
+            "try-it",
+            "try-it-1",
+            "mine",
+            "see-step-2-first",
+        ];
+        assert_eq!(
+            ids,
+            expected
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<BTreeSet<_>>()
+        );
+    }
+
+    #[test]
+    fn apply_catches_a_stale_diff() {
+        let diff = "--- a/old\n+++ b/new\n@@ -1,3 +1,3 @@\n one\n-two\n+deux\n three\n";
+        let old = ["one", "two", "three", "four"];
+        assert_eq!(
+            apply(diff, &old, "a/old", "b/new").unwrap(),
+            ["one", "deux", "three", "four"]
+        );
+        let changed = ["one", "2", "three", "four"];
+        let err = apply(diff, &changed, "a/old", "b/new").unwrap_err();
+        assert!(err.contains("line 2"), "{err}");
+        let err = apply(diff, &old, "a/older", "b/new").unwrap_err();
+        assert!(err.contains("header"), "{err}");
+    }
 }

@@ -3,10 +3,10 @@
 //! Run with
 //!
 //! ```not_rust
-//! cargo run --release --bin loadtest -- step1
-//! cargo run --release --bin loadtest -- step2
-//! cargo run --release --bin loadtest -- step4 --second-signal 50ms
-//! cargo run --release --bin loadtest -- step3 --kill
+//! cargo run --release -p tools --bin loadtest -- step1
+//! cargo run --release -p tools --bin loadtest -- step2
+//! cargo run --release -p tools --bin loadtest -- step4 --second-signal 50ms
+//! cargo run --release -p tools --bin loadtest -- step3 --kill
 //! ```
 //!
 //! It builds the step (`cargo build --release --bin stepN`), starts it on a
@@ -34,14 +34,10 @@
 //! All traffic goes to 127.0.0.1. Every loop is bounded in count and time,
 //! and the step is killed if it has not exited within `--exit-limit`.
 
-#[path = "../toolkit/mod.rs"]
-mod toolkit;
-
 mod client;
 mod report;
 
 use std::{
-    env,
     path::PathBuf,
     process::ExitCode,
     sync::atomic::{AtomicBool, Ordering},
@@ -49,158 +45,88 @@ use std::{
     time::{Duration, Instant},
 };
 
+use clap::Parser;
 use client::{ClientReport, Shared};
 use report::{RunDescription, Shutdown};
-use toolkit::{
-    launch::{self, COARSE_POLL, FINE_POLL, Process, ScratchDir, Signal},
+use tools::{
+    build_release,
+    harness::{Launch, Server, Signal, describe_status},
     parse_duration, step_number,
 };
 
-const USAGE: &str = "\
-usage: loadtest STEP [options]
-
-  STEP                   the step to stop under load: step1, step2, …
-                         (built with `cargo build --release --bin STEP`)
-  --clients N            concurrent clients (default 8; 0 measures an idle
-                         server): half keep-alive; clients 0 and 1, and every
-                         eighth pair after, send only slow requests
-  --duration D           how long the load runs before the signal (default 2s)
-  --slow-ms N            the longest GET /slow?ms=… (default 300)
-  --shutdown-timeout D   SHUTDOWN_TIMEOUT for the step (default 5s)
-  --second-signal D      send a second SIGTERM D after the first
-  --kill                 send SIGKILL instead of SIGTERM
-  --exit-limit D         wait this long for the exit, then SIGKILL (default 30s)
-  --verify               log every request in the step (tower_http=debug) and
-                         check the broken, unknown and refused verdicts against it
-  --binary PATH          run this executable as STEP instead of building it
-  --seed N               seed of the request mix (default 1)
-  -h, --help             this text
-
-Durations read like SHUTDOWN_TIMEOUT: 500ms, 2s, 1m.";
-
-/// A run's settings.
-#[derive(Debug, Clone, PartialEq)]
+/// Stop a step while clients are busy, and count what broke.
+#[derive(Debug, Clone, PartialEq, Parser)]
+#[command(
+    name = "loadtest",
+    after_help = "Durations read like SHUTDOWN_TIMEOUT: 500ms, 2s, 1m."
+)]
 struct Options {
+    /// The step to stop under load: step1, step2, … (built with `cargo
+    /// build --release --bin STEP`)
+    #[arg(value_parser = step)]
     step: String,
+    /// Concurrent clients (0 measures an idle server): half keep-alive;
+    /// clients 0 and 1, and every eighth pair after, send only slow requests
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clients)]
     clients: usize,
+    /// How long the load runs before the signal
+    #[arg(long, value_name = "D", default_value = "2s", value_parser = bounded_duration)]
     duration: Duration,
+    /// The longest GET /slow?ms=…
+    #[arg(long, value_name = "N", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     slow_ms: u64,
-    /// As given, so the step parses exactly what the user typed.
+    /// SHUTDOWN_TIMEOUT for the step, passed on as typed
+    #[arg(long, value_name = "D", default_value = "5s", value_parser = duration_as_typed)]
     shutdown_timeout: String,
+    /// Send a second SIGTERM D after the first
+    #[arg(long, value_name = "D", value_parser = bounded_duration, conflicts_with = "kill")]
     second_signal: Option<Duration>,
+    /// Send SIGKILL instead of SIGTERM
+    #[arg(long)]
     kill: bool,
+    /// Wait this long for the exit, then SIGKILL
+    #[arg(long, value_name = "D", default_value = "30s", value_parser = bounded_duration)]
     exit_limit: Duration,
+    /// Log every request in the step (tower_http=debug) and check the
+    /// broken, unknown and refused verdicts against it
+    #[arg(long)]
     verify: bool,
+    /// Run this executable as STEP instead of building it
+    #[arg(long, value_name = "PATH")]
     binary: Option<PathBuf>,
+    /// Seed of the request mix
+    #[arg(long, value_name = "N", default_value_t = 1)]
     seed: u64,
 }
 
-impl Options {
-    /// `Ok(None)` for `--help`.
-    fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
-        let mut options = Options {
-            step: String::new(),
-            clients: 8,
-            duration: Duration::from_secs(2),
-            slow_ms: 300,
-            shutdown_timeout: "5s".to_owned(),
-            second_signal: None,
-            kill: false,
-            exit_limit: Duration::from_secs(30),
-            verify: false,
-            binary: None,
-            seed: 1,
-        };
-        let mut args = args.into_iter();
-        while let Some(arg) = args.next() {
-            let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
-            match arg.as_str() {
-                "-h" | "--help" => return Ok(None),
-                "--clients" => options.clients = number("--clients", &value("--clients")?, 256)?,
-                "--duration" => {
-                    options.duration = bounded_duration("--duration", &value("--duration")?)?
-                }
-                "--slow-ms" => options.slow_ms = number("--slow-ms", &value("--slow-ms")?, 60_000)?,
-                "--shutdown-timeout" => {
-                    let text = value("--shutdown-timeout")?;
-                    parse_duration("--shutdown-timeout", &text)?;
-                    options.shutdown_timeout = text;
-                }
-                "--second-signal" => {
-                    options.second_signal = Some(bounded_duration(
-                        "--second-signal",
-                        &value("--second-signal")?,
-                    )?)
-                }
-                "--kill" => options.kill = true,
-                "--exit-limit" => {
-                    options.exit_limit = bounded_duration("--exit-limit", &value("--exit-limit")?)?
-                }
-                "--verify" => options.verify = true,
-                "--binary" => options.binary = Some(PathBuf::from(value("--binary")?)),
-                "--seed" => options.seed = number("--seed", &value("--seed")?, u64::MAX)?,
-                flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
-                step if options.step.is_empty() => {
-                    step_number(step)?;
-                    options.step = step.to_owned();
-                }
-                extra => {
-                    return Err(format!(
-                        "one step at a time: {extra:?} after {:?}",
-                        options.step
-                    ));
-                }
-            }
-        }
-        if options.step.is_empty() {
-            return Err("which step? e.g. `loadtest step2`".to_owned());
-        }
-        if options.kill && options.second_signal.is_some() {
-            return Err(
-                "--second-signal follows a SIGTERM; with --kill there is no second".to_owned(),
-            );
-        }
-        if options.slow_ms == 0 {
-            return Err("--slow-ms must be at least 1".to_owned());
-        }
-        Ok(Some(options))
-    }
+fn step(text: &str) -> Result<String, String> {
+    step_number(text).map(|_| text.to_owned())
 }
 
-fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
-    option: &str,
-    value: &str,
-    most: T,
-) -> Result<T, String> {
-    match value.trim().parse::<T>() {
-        Ok(n) if n <= most => Ok(n),
-        _ => Err(format!(
-            "{option} {value:?}: expected a whole number up to {most}"
-        )),
+fn clients(text: &str) -> Result<usize, String> {
+    match text.parse() {
+        Ok(n) if n <= 256 => Ok(n),
+        _ => Err("expected a whole number up to 256".to_owned()),
     }
 }
 
 /// A duration of at most ten minutes: every wait in this tool has an end.
-fn bounded_duration(option: &str, value: &str) -> Result<Duration, String> {
-    let duration = parse_duration(option, value)?;
+fn bounded_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
     if duration > Duration::from_secs(600) {
-        return Err(format!("{option} {value:?}: at most 10m"));
+        return Err("at most 10m".to_owned());
     }
     Ok(duration)
 }
 
+/// Checked here, passed on as typed: the step parses exactly what the
+/// user wrote.
+fn duration_as_typed(text: &str) -> Result<String, String> {
+    parse_duration(text).map(|_| text.to_owned())
+}
+
 fn main() -> ExitCode {
-    let options = match Options::parse(env::args().skip(1)) {
-        Ok(Some(options)) => options,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(err) => {
-            eprintln!("loadtest: {err}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let options = Options::parse();
     match run(&options) {
         Ok(report) => {
             print!("{report}");
@@ -216,10 +142,8 @@ fn main() -> ExitCode {
 fn run(options: &Options) -> Result<String, String> {
     let binary = match &options.binary {
         Some(binary) => binary.clone(),
-        None => launch::build_release(&options.step)?,
+        None => build_release(&options.step)?,
     };
-    let scratch = ScratchDir::new("loadtest")?;
-    let database = scratch.path().join("bookmarks.db");
     // Warnings from everything, plus the `info` lines of the step and of
     // the library: that is where `server starting addr=…` and the story of
     // the shutdown are. Not one line per request: under load that would be
@@ -228,18 +152,14 @@ fn run(options: &Options) -> Result<String, String> {
     if options.verify {
         log_filter.push_str(",tower_http=debug");
     }
-    let vars = [
-        ("HOST", "127.0.0.1".to_owned()),
-        ("PORT", "0".to_owned()),
-        ("DATABASE_URL", database.display().to_string()),
-        ("SHUTDOWN_TIMEOUT", options.shutdown_timeout.clone()),
-        ("RUST_LOG", log_filter),
-    ];
-    let mut process = Process::start(&binary, &options.step, &vars)?;
+    let mut server = Launch::binary(&options.step, &binary)
+        .env("SHUTDOWN_TIMEOUT", &options.shutdown_timeout)
+        .env("RUST_LOG", log_filter)
+        .try_start()?;
 
     let load_started = Instant::now();
     let shared = Shared {
-        addr: process.addr,
+        addr: server.addr(),
         signalled: AtomicBool::new(false),
         stop: AtomicBool::new(false),
         hard_stop: load_started
@@ -258,7 +178,7 @@ fn run(options: &Options) -> Result<String, String> {
                 scope.spawn(move || client::run(index, shared))
             })
             .collect();
-        let shutdown = stop_under_load(&mut process, &shared, options, load_started);
+        let shutdown = stop_under_load(&mut server, &shared, options, load_started);
         // Whatever happened, the clients stop now; each is also bounded by
         // its socket timeouts and `hard_stop`.
         shared.stop.store(true, Ordering::SeqCst);
@@ -282,8 +202,8 @@ fn run(options: &Options) -> Result<String, String> {
         .iter()
         .flat_map(|client| client.acknowledged.iter().copied())
         .collect();
-    let database = report::check_database(&database, &acknowledged)?;
-    let logs = process.logs();
+    let database = report::check_database(&server.db_path, &acknowledged)?;
+    let logs = server.lines();
     let verification = options.verify.then(|| {
         let verdicts: Vec<_> = clients
             .iter()
@@ -311,19 +231,20 @@ fn run(options: &Options) -> Result<String, String> {
 /// Lets the load run, sends the signal (and the second one), and waits,
 /// with a bound, for the process to exit.
 fn stop_under_load(
-    process: &mut Process,
+    server: &mut Server,
     shared: &Shared,
     options: &Options,
     load_started: Instant,
 ) -> Result<Shutdown, String> {
     // A step that dies under load before any signal is a finding of its
     // own, not something to measure a shutdown on.
-    if let Some(exit) = process.wait_exit(load_started + options.duration, COARSE_POLL) {
+    let load_left = (load_started + options.duration).saturating_duration_since(Instant::now());
+    if let Some(status) = server.wait_exit(load_left) {
         return Err(format!(
             "{} exited with {} under load, before any signal; its output:\n{}",
             options.step,
-            exit.describe(),
-            process.transcript()
+            describe_status(status),
+            server.transcript()
         ));
     }
 
@@ -335,54 +256,67 @@ fn stop_under_load(
     // Raised before kill(2): a request written from here on may reach a
     // server that is already stopping, and `client::classify` must know.
     shared.signalled.store(true, Ordering::SeqCst);
-    let signal_at = process.signal(signal)?;
+    let signal_at = server.try_signal(signal)?;
 
     let mut second_signal_at = None;
     if let Some(delay) = options.second_signal
-        && process.wait_exit(signal_at + delay, FINE_POLL).is_none()
+        && server
+            .wait_exit((signal_at + delay).saturating_duration_since(Instant::now()))
+            .is_none()
     {
         // It may exit between the look and the kill(2); then there is
         // simply no second signal to send.
-        second_signal_at = process.signal(Signal::SIGTERM).ok();
+        second_signal_at = server.try_signal(Signal::SIGTERM).ok();
     }
 
     // The exit limit counts from the last signal sent: a second signal
     // starts a shutdown of its own.
     let exit_limit_from = second_signal_at.unwrap_or(signal_at);
-    let (exit, killed_by_tool) =
-        match process.wait_exit(exit_limit_from + options.exit_limit, FINE_POLL) {
-            Some(exit) => (exit, false),
-            None => {
-                let exit = process
-                    .kill()
-                    .ok_or_else(|| format!("{} could not be killed", options.step))?;
-                (exit, true)
-            }
-        };
+    let exit_left =
+        (exit_limit_from + options.exit_limit).saturating_duration_since(Instant::now());
+    let (exit_status, killed_by_tool) = match server.wait_exit(exit_left) {
+        Some(status) => (status, false),
+        None => {
+            let status = server
+                .kill()
+                .ok_or_else(|| format!("{} could not be killed", options.step))?;
+            (status, true)
+        }
+    };
     Ok(Shutdown {
         signal: signal.as_str(),
         signal_at,
         second_signal_at,
-        exit,
+        exit_at: server.exited_at().unwrap_or_else(Instant::now),
+        exit_status,
         killed_by_tool,
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Option<Options>, String> {
-        Options::parse(args.iter().map(|arg| arg.to_string()))
+    fn parse(args: &[&str]) -> Result<Options, String> {
+        let args = std::iter::once("loadtest").chain(args.iter().copied());
+        Options::try_parse_from(args).map_err(|err| err.to_string())
+    }
+
+    #[test]
+    fn the_options_are_well_formed() {
+        Options::command().debug_assert();
     }
 
     #[test]
     fn defaults_need_only_the_step() {
-        let options = parse(&["step2"]).unwrap().unwrap();
+        let options = parse(&["step2"]).unwrap();
         assert_eq!(options.step, "step2");
         assert_eq!(options.clients, 8);
         assert_eq!(options.duration, Duration::from_secs(2));
         assert_eq!(options.shutdown_timeout, "5s");
+        assert_eq!(options.exit_limit, Duration::from_secs(30));
         assert!(!options.kill && !options.verify);
     }
 
@@ -408,7 +342,6 @@ mod tests {
             "--seed",
             "7",
         ])
-        .unwrap()
         .unwrap();
         assert_eq!(options.clients, 4);
         assert_eq!(options.second_signal, Some(Duration::from_millis(20)));
@@ -426,6 +359,7 @@ mod tests {
             (&["step2", "--clients", "9999"][..], "--clients"),
             (&["step2", "--duration", "soon"][..], "--duration"),
             (&["step2", "--duration", "1h"][..], "--duration"),
+            (&["step2", "--slow-ms", "0"][..], "--slow-ms"),
             (
                 &["step2", "--shutdown-timeout", "x"][..],
                 "--shutdown-timeout",
@@ -438,15 +372,10 @@ mod tests {
             (&["step2", "--seed"][..], "--seed"),
             (&["steptwo"][..], "steptwo"),
             (&["step2", "step3"][..], "step3"),
-            (&[][..], "step"),
+            (&[][..], "STEP"),
         ] {
             let err = parse(args).unwrap_err();
             assert!(err.contains(names), "{args:?}: {err}");
         }
-    }
-
-    #[test]
-    fn help_is_not_an_error() {
-        assert_eq!(parse(&["--help"]), Ok(None));
     }
 }

@@ -6,18 +6,17 @@ use std::{
     collections::HashSet,
     fmt::Write as _,
     path::Path,
+    process::ExitStatus,
     time::{Duration, Instant},
 };
 
 use rusqlite::OpenFlags;
-
-use crate::{
-    client::{ClientReport, Kind, Mode, Outcome, Verdict},
-    toolkit::{
-        launch::{Exit, LogLine, without_timestamp},
-        millis,
-    },
+use tools::{
+    harness::{LogLine, describe_status},
+    millis, without_timestamp,
 };
+
+use crate::client::{ClientReport, Kind, Mode, Outcome, Verdict};
 
 /// Counts of verdicts, by kind of request, connection mode and outcome.
 #[derive(Debug, Default, Clone, Copy)]
@@ -105,14 +104,16 @@ pub struct Shutdown {
     pub signal: &'static str,
     pub signal_at: Instant,
     pub second_signal_at: Option<Instant>,
-    pub exit: Exit,
+    /// When the process was seen gone.
+    pub exit_at: Instant,
+    pub exit_status: ExitStatus,
     /// The exit limit passed and the tool had to SIGKILL the process.
     pub killed_by_tool: bool,
 }
 
 impl Shutdown {
     pub fn took(&self) -> Duration {
-        self.exit.at.saturating_duration_since(self.signal_at)
+        self.exit_at.saturating_duration_since(self.signal_at)
     }
 
     /// The `exit=` field: the status, or `hung` if the tool had to kill it.
@@ -120,7 +121,7 @@ impl Shutdown {
         if self.killed_by_tool {
             "hung".to_owned()
         } else {
-            self.exit.describe()
+            describe_status(self.exit_status)
         }
     }
 }
@@ -265,7 +266,7 @@ pub fn render(
     let _ = writeln!(
         out,
         "exit       {} after {} ms{}{}",
-        shutdown.exit.describe(),
+        describe_status(shutdown.exit_status),
         millis(shutdown.took()),
         if shutdown.killed_by_tool {
             " (still running at the exit limit: killed by loadtest)"

@@ -1,8 +1,16 @@
-//! Just enough HTTP/1.1 over a `TcpStream` to know exactly what happened on
-//! the wire: whether the connection was new or reused, whether the request
-//! went out, and whether a single byte of the answer came back before the
-//! connection ended. A client library hides those facts behind one error
-//! type and a retry; the shutdown figures are made of them.
+//! HTTP/1.1 over plain sockets, for the measuring tools.
+//!
+//! Why not a client library: `loadtest` and `timeline` report *how* each
+//! connection ended, and those facts live below any library's API. Whether
+//! the request went out on a new or a reused connection; whether a single
+//! byte of the answer came back before the end; whether the end was an
+//! orderly close (FIN) or a reset (RST), and whether a reset followed the
+//! orderly close a moment later ([`Connection::reset_follows`] reads
+//! `SO_ERROR`); whether a pooled connection was closed while idle
+//! ([`Connection::closed_by_server`] peeks at it). A client library folds
+//! all of that into one error and a retry; the shutdown figures are made of
+//! it. So the sockets are ours, and the parsing of what comes back is
+//! `httparse`'s.
 //!
 //! Only what the steps answer is understood: a status line, headers, and a
 //! body sized by `Content-Length`, by chunks, or by the end of the
@@ -192,9 +200,8 @@ impl Connection {
         let mut head: Option<(Head, usize)> = None;
         loop {
             if head.is_none() {
-                if let Some(end) = find(&received, b"\r\n\r\n") {
-                    head = Some((parse_head(&received[..end])?, end + 4));
-                } else if received.len() > HEAD_LIMIT {
+                head = parse_head(&received)?;
+                if head.is_none() && received.len() > HEAD_LIMIT {
                     return Err(Failure::Malformed("head too long".to_owned()));
                 }
             }
@@ -313,68 +320,70 @@ impl Head {
     }
 }
 
-fn parse_head(head: &[u8]) -> Result<Head, Failure> {
-    let text =
-        std::str::from_utf8(head).map_err(|_| Failure::Malformed("head not UTF-8".into()))?;
-    let mut lines = text.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line
-        .strip_prefix("HTTP/1.1 ")
-        .or_else(|| status_line.strip_prefix("HTTP/1.0 "))
-        .and_then(|rest| rest.get(..3))
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| Failure::Malformed(format!("status line {status_line:?}")))?;
-    let mut parsed = Head {
+/// The head at the start of `received` and its length in bytes, once it
+/// has all arrived.
+fn parse_head(received: &[u8]) -> Result<Option<(Head, usize)>, Failure> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut parsed = httparse::Response::new(&mut headers);
+    let length = match parsed.parse(received) {
+        Ok(httparse::Status::Complete(length)) => length,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(err) => return Err(Failure::Malformed(format!("answer head: {err}"))),
+    };
+    let status = parsed
+        .code
+        .ok_or_else(|| Failure::Malformed("no status".to_owned()))?;
+    let mut head = Head {
         status,
         content_length: None,
         chunked: false,
-        close: status_line.starts_with("HTTP/1.0"),
+        // HTTP/1.0 closes after each answer unless told otherwise.
+        close: parsed.version == Some(0),
     };
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            return Err(Failure::Malformed(format!("header {line:?}")));
-        };
-        let value = value.trim();
-        match name.trim().to_ascii_lowercase().as_str() {
-            "content-length" => {
-                let length = value
-                    .parse()
-                    .map_err(|_| Failure::Malformed(format!("Content-Length {value:?}")))?;
-                parsed.content_length = Some(length);
-            }
-            "transfer-encoding" => parsed.chunked = value.eq_ignore_ascii_case("chunked"),
-            "connection" => parsed.close = value.eq_ignore_ascii_case("close"),
-            _ => {}
+    for header in parsed.headers.iter() {
+        let value = std::str::from_utf8(header.value)
+            .map_err(|_| Failure::Malformed(format!("header {} not UTF-8", header.name)))?
+            .trim();
+        if header.name.eq_ignore_ascii_case("content-length") {
+            let length = value
+                .parse()
+                .map_err(|_| Failure::Malformed(format!("Content-Length {value:?}")))?;
+            head.content_length = Some(length);
+        } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
+            head.chunked = value.eq_ignore_ascii_case("chunked");
+        } else if header.name.eq_ignore_ascii_case("connection") {
+            head.close = value.eq_ignore_ascii_case("close");
         }
     }
-    Ok(parsed)
+    Ok(Some((head, length)))
 }
 
 /// The body of a chunked answer, once its last chunk has arrived.
 fn decode_chunked(mut bytes: &[u8]) -> Result<Option<Vec<u8>>, Failure> {
     let mut body = Vec::new();
     loop {
-        let Some(line_end) = find(bytes, b"\r\n") else {
-            return Ok(None);
+        let (start, size) = match httparse::parse_chunk_size(bytes) {
+            Ok(httparse::Status::Complete(found)) => found,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(_) => return Err(Failure::Malformed("chunk size".to_owned())),
         };
-        let size_line = std::str::from_utf8(&bytes[..line_end]).unwrap_or("?");
-        let digits = size_line.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(digits, 16)
-            .map_err(|_| Failure::Malformed(format!("chunk size {size_line:?}")))?;
-        bytes = &bytes[line_end + 2..];
+        bytes = &bytes[start..];
         if size == 0 {
             // The last chunk: complete once the (empty) trailer has ended.
             let ended = bytes.starts_with(b"\r\n") || find(bytes, b"\r\n\r\n").is_some();
             return Ok(ended.then_some(body));
         }
-        // A size near usize::MAX is a broken server, not a reason to panic.
-        let with_crlf = size
-            .checked_add(2)
-            .ok_or_else(|| Failure::Malformed(format!("chunk size {size_line:?}")))?;
+        // A size near u64::MAX is a broken server, not a reason to panic.
+        let Some(with_crlf) = usize::try_from(size)
+            .ok()
+            .and_then(|size| size.checked_add(2))
+        else {
+            return Err(Failure::Malformed(format!("chunk size {size}")));
+        };
         if bytes.len() < with_crlf {
             return Ok(None);
         }
-        body.extend_from_slice(&bytes[..size]);
+        body.extend_from_slice(&bytes[..with_crlf - 2]);
         bytes = &bytes[with_crlf..];
     }
 }

@@ -81,7 +81,7 @@ pub fn draw(step: &str, shutdown_timeout: &str, story: &ProcessStory, spans: &[S
     );
     let _ = writeln!(
         svg,
-        r##"<text x="12" y="46" fill="{MUTED}">one run of `cargo run --release --bin timeline -- {step}`; time from the process start</text>"##
+        r##"<text x="12" y="46" fill="{MUTED}">one run of `cargo run --release -p tools --bin timeline -- {step}`; time from the process start</text>"##
     );
 
     // Lanes, with their names on the left.

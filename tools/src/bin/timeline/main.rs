@@ -3,8 +3,8 @@
 //! Run with
 //!
 //! ```not_rust
-//! cargo run --release --bin timeline -- step3
-//! cargo run --release --bin timeline -- step4 --svg book/src/timelines/step4.svg
+//! cargo run --release -p tools --bin timeline -- step3
+//! cargo run --release -p tools --bin timeline -- step4 --svg book/src/timelines/step4.svg
 //! ```
 //!
 //! It starts the step with `SHUTDOWN_TIMEOUT=1500ms` and plays one scenario
@@ -35,13 +35,10 @@
 //! A step that never stops by itself (step 2 with a stuck request) is
 //! killed three seconds after the signal, and the picture says so.
 
-#[path = "../toolkit/mod.rs"]
-mod toolkit;
-
 mod svg;
 
 use std::{
-    env, fs,
+    fs,
     net::SocketAddr,
     path::PathBuf,
     process::ExitCode,
@@ -50,20 +47,33 @@ use std::{
     time::{Duration, Instant},
 };
 
-use toolkit::{
+use clap::Parser;
+use tools::{
+    build_release,
+    harness::{Launch, Signal, describe_status},
     http::{Connection, Failure, Request},
-    launch::{self, FINE_POLL, Process, ScratchDir, Signal, without_timestamp},
-    step_number,
+    step_number, without_timestamp,
 };
 
-const USAGE: &str = "\
-usage: timeline STEP [--svg FILE] [--binary PATH]
+/// One shutdown, event by event: what each client saw and when.
+#[derive(Debug, Parser)]
+#[command(name = "timeline")]
+struct Options {
+    /// The step to run the scenario against: step1, step2, … (built with
+    /// `cargo build --release --bin STEP`)
+    #[arg(value_parser = step)]
+    step: String,
+    /// Also draw the run as an SVG picture in FILE
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+    /// Run this executable as STEP instead of building it
+    #[arg(long, value_name = "PATH")]
+    binary: Option<PathBuf>,
+}
 
-  STEP            the step to run the scenario against: step1, step2, …
-                  (built with `cargo build --release --bin STEP`)
-  --svg FILE      also draw the run as an SVG picture in FILE
-  --binary PATH   run this executable as STEP instead of building it
-  -h, --help      this text";
+fn step(text: &str) -> Result<String, String> {
+    step_number(text).map(|_| text.to_owned())
+}
 
 /// The drain deadline for every step: short, so that the pictures are, and
 /// long enough for the slow request to finish inside it.
@@ -80,6 +90,8 @@ const SECOND_SIGNAL_AFTER: Duration = Duration::from_millis(1000);
 /// by itself within the picture: SIGKILL.
 const GIVE_UP_AFTER: Duration = Duration::from_millis(3000);
 
+const SLOW_MS: u64 = 1000;
+const STUCK_MS: u64 = 60_000;
 const SLOW_PATH: &str = "/slow?ms=1000";
 const STUCK_PATH: &str = "/slow?ms=60000";
 
@@ -190,38 +202,8 @@ pub struct ProcessStory {
 }
 
 fn main() -> ExitCode {
-    let mut args = env::args().skip(1);
-    let mut step = None;
-    let mut svg_path = None;
-    let mut binary = None;
-    while let Some(arg) = args.next() {
-        let parsed = match arg.as_str() {
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            "--svg" => args
-                .next()
-                .map(|path| svg_path = Some(PathBuf::from(path)))
-                .ok_or("--svg needs a file name".to_owned()),
-            "--binary" => args
-                .next()
-                .map(|path| binary = Some(PathBuf::from(path)))
-                .ok_or("--binary needs a path".to_owned()),
-            flag if flag.starts_with('-') => Err(format!("unknown option {flag}")),
-            name if step.is_none() => step_number(name).map(|_| step = Some(name.to_owned())),
-            extra => Err(format!("one step at a time: {extra:?}")),
-        };
-        if let Err(err) = parsed {
-            eprintln!("timeline: {err}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    }
-    let Some(step) = step else {
-        eprintln!("timeline: which step? e.g. `timeline step3`\n\n{USAGE}");
-        return ExitCode::from(2);
-    };
-    match run(&step, binary, svg_path) {
+    let options = Options::parse();
+    match run(&options.step, options.binary, options.svg) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("timeline: {err}");
@@ -234,28 +216,20 @@ fn run(step: &str, binary: Option<PathBuf>, svg_path: Option<PathBuf>) -> Result
     let number = step_number(step)?;
     let binary = match binary {
         Some(binary) => binary,
-        None => launch::build_release(step)?,
+        None => build_release(step)?,
     };
-    let scratch = ScratchDir::new("timeline")?;
-    let vars = [
-        ("HOST", "127.0.0.1".to_owned()),
-        ("PORT", "0".to_owned()),
-        (
-            "DATABASE_URL",
-            scratch.path().join("bookmarks.db").display().to_string(),
-        ),
-        ("SHUTDOWN_TIMEOUT", SHUTDOWN_TIMEOUT.to_owned()),
+    let mut server = Launch::binary(step, &binary)
+        .env("SHUTDOWN_TIMEOUT", SHUTDOWN_TIMEOUT)
         // The step's lines and one per request as it starts and ends: the
         // server's side of the story, next to the clients'.
-        ("RUST_LOG", "info,tower_http=debug".to_owned()),
-    ];
-    let mut process = Process::start(&binary, step, &vars)?;
+        .env("RUST_LOG", "info,tower_http=debug")
+        .try_start()?;
     let record = Record::default();
-    record.note(process.spawned, format!("{step} started"));
+    record.note(server.spawned, format!("{step} started"));
 
     let (spans, story) = thread::scope(|scope| -> Result<_, String> {
-        let addr = process.addr;
-        let ready = process.ready;
+        let addr = server.addr();
+        let ready = server.ready_at();
         let record = &record;
         let idle = scope.spawn(move || idle_keep_alive(addr, record));
         let slow = scope.spawn(move || {
@@ -279,20 +253,21 @@ fn run(step: &str, binary: Option<PathBuf>, svg_path: Option<PathBuf>) -> Result
         let fast = scope
             .spawn(move || request(Lane::Fast, addr, "/health", ready + FAST_REQUEST_AT, record));
 
-        // Both long requests must be in the server's hands before the
-        // signal, or the picture would show a race instead of a drain.
-        for path in [SLOW_PATH, STUCK_PATH] {
-            let needles = ["started processing request", &format!("uri={path} ")];
-            if process
-                .wait_for_log(&needles, 0, ready + Duration::from_secs(5))
-                .is_none()
-            {
-                return Err(format!("{path} never reached {step}"));
+        // Both long requests must be in their handlers before the signal,
+        // or the picture would show a race instead of a drain.
+        for ms in [SLOW_MS, STUCK_MS] {
+            let field = format!("ms={ms}");
+            let started = server.wait_for_line(0, Duration::from_secs(5), |text| {
+                text.contains("slow request started")
+                    && text.split_whitespace().any(|word| word == field)
+            });
+            if started.is_none() {
+                return Err(format!("GET /slow?ms={ms} never reached {step}"));
             }
         }
         sleep_until(ready + SIGNAL_AT);
         let mut signals = Vec::new();
-        let signal_at = process.signal(Signal::SIGTERM)?;
+        let signal_at = server.try_signal(Signal::SIGTERM)?;
         record.note(signal_at, "SIGTERM sent");
         signals.push((signal_at, "SIGTERM".to_owned()));
         let late = scope.spawn(move || {
@@ -306,16 +281,16 @@ fn run(step: &str, binary: Option<PathBuf>, svg_path: Option<PathBuf>) -> Result
         });
 
         if number >= 4
-            && process
-                .wait_exit(signal_at + SECOND_SIGNAL_AFTER, FINE_POLL)
+            && server
+                .wait_exit(until(signal_at + SECOND_SIGNAL_AFTER))
                 .is_none()
-            && let Ok(at) = process.signal(Signal::SIGTERM)
+            && let Ok(at) = server.try_signal(Signal::SIGTERM)
         {
             record.note(at, "second SIGTERM sent");
             signals.push((at, "second SIGTERM".to_owned()));
         }
-        let (exit, exit_label) = match process.wait_exit(signal_at + GIVE_UP_AFTER, FINE_POLL) {
-            Some(exit) => (exit, describe_exit(&exit.describe())),
+        let exit_label = match server.wait_exit(until(signal_at + GIVE_UP_AFTER)) {
+            Some(status) => describe_exit(&describe_status(status)),
             None => {
                 let at = Instant::now();
                 record.note(
@@ -326,13 +301,14 @@ fn run(step: &str, binary: Option<PathBuf>, svg_path: Option<PathBuf>) -> Result
                     ),
                 );
                 signals.push((at, "SIGKILL (timeline gives up)".to_owned()));
-                let exit = process
+                server
                     .kill()
                     .ok_or_else(|| format!("{step} could not be killed"))?;
-                (exit, "killed by SIGKILL".to_owned())
+                "killed by SIGKILL".to_owned()
             }
         };
-        record.note(exit.at, format!("process {exit_label}"));
+        let exit_at = server.exited_at().unwrap_or_else(Instant::now);
+        record.note(exit_at, format!("process {exit_label}"));
 
         let spans = [idle, fast, slow, stuck, late]
             .into_iter()
@@ -342,10 +318,10 @@ fn run(step: &str, binary: Option<PathBuf>, svg_path: Option<PathBuf>) -> Result
             })
             .collect::<Result<Vec<_>, _>>()?;
         let story = ProcessStory {
-            spawned: process.spawned,
+            spawned: server.spawned,
             ready,
             signals,
-            exit_at: exit.at,
+            exit_at,
             exit_label,
             marks: Vec::new(),
         };
@@ -354,7 +330,7 @@ fn run(step: &str, binary: Option<PathBuf>, svg_path: Option<PathBuf>) -> Result
 
     let mut story = story;
     let mut events = record.take();
-    for line in process.logs() {
+    for line in server.lines() {
         // Every request also logs its end of stream; one line per start
         // and one per answer say enough.
         if line.text.contains("on_eos") {
@@ -385,11 +361,7 @@ fn run(step: &str, binary: Option<PathBuf>, svg_path: Option<PathBuf>) -> Result
         "timeline {step}: SHUTDOWN_TIMEOUT={SHUTDOWN_TIMEOUT}; offsets from the process start"
     );
     for event in &events {
-        println!(
-            "{}  {}",
-            launch::offset(story.spawned, event.at),
-            event.text
-        );
+        println!("{}  {}", offset(story.spawned, event.at), event.text);
     }
 
     if let Some(path) = svg_path {
@@ -408,6 +380,16 @@ fn describe_exit(status: &str) -> String {
     } else {
         format!("exited with status {status}")
     }
+}
+
+/// Seconds since `zero`, as the timeline prints them: `+1.234s`.
+fn offset(zero: Instant, at: Instant) -> String {
+    format!("+{:.3}s", at.saturating_duration_since(zero).as_secs_f64())
+}
+
+/// What is left until `at`.
+fn until(at: Instant) -> Duration {
+    at.saturating_duration_since(Instant::now())
 }
 
 fn sleep_until(at: Instant) {

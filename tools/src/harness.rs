@@ -1,0 +1,647 @@
+//! The one harness: start a step's real binary, learn its port from the
+//! `server starting` line, read every line it prints, send it real
+//! signals, and see how it ended.
+//!
+//! The tests in `tests/` and `lessons/tests/`, the checks in
+//! [`crate::checks`] and the tools (`loadtest`, `timeline`) all start their
+//! processes here. Every wait has a bound. A child still running when its
+//! [`Server`] is dropped is killed and reaped, and a test that fails prints
+//! the child's output.
+
+use std::{
+    env,
+    ffi::OsStr,
+    fmt,
+    io::{BufRead, BufReader, Read},
+    net::SocketAddr,
+    ops::ControlFlow::{self, Break, Continue},
+    os::unix::process::{CommandExt, ExitStatusExt},
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::{Arc, Condvar, Mutex, MutexGuard},
+    thread,
+    time::{Duration, Instant},
+};
+
+pub use nix::sys::signal::Signal;
+use nix::{
+    sys::signal::{SigHandler, SigSet, SigmaskHow, kill, signal, sigprocmask},
+    unistd::Pid,
+};
+use tempfile::TempDir;
+
+/// How long a step may take to print `server starting`. Generous: a cold
+/// machine under a parallel test run can be slow to exec a debug binary.
+pub const STARTUP_LIMIT: Duration = Duration::from_secs(20);
+
+/// One line a child printed, stamped when it was read.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    pub at: Instant,
+    pub text: String,
+    pub stderr: bool,
+}
+
+impl fmt::Display for LogLine {
+    /// The text, with `stderr: ` in front of a line from standard error.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stream = if self.stderr { "stderr: " } else { "" };
+        write!(f, "{stream}{}", self.text)
+    }
+}
+
+// ANCHOR: output
+/// Lines a child printed, with a way to wait for the next one.
+#[derive(Default)]
+struct Output {
+    printed: Mutex<Printed>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct Printed {
+    lines: Vec<LogLine>,
+    /// Pipes still open. Both close when the process exits; from then on
+    /// no line will come.
+    open_pipes: usize,
+    closed_at: Option<Instant>,
+}
+
+impl Output {
+    fn lock(&self) -> MutexGuard<'_, Printed> {
+        // A reader thread cannot panic while holding the lock, but a test
+        // thread can; the lines stay valid either way.
+        self.printed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits until a line from index `from` on matches; returns its index
+    /// and the line, or `None` at `deadline` or once both pipes closed.
+    fn wait_for_line(
+        &self,
+        from: usize,
+        deadline: Instant,
+        matches: impl Fn(&str) -> bool,
+    ) -> Option<(usize, LogLine)> {
+        self.wait_until(deadline, |printed| {
+            let mut lines = printed.lines.iter().enumerate().skip(from);
+            match lines.find(|(_, line)| matches(&line.text)) {
+                Some((index, line)) => Break(Some((index, line.clone()))),
+                None if printed.open_pipes == 0 => Break(None),
+                None => Continue(()),
+            }
+        })
+    }
+
+    /// Waits until both pipes are closed; when that happened, or `None`
+    /// at `deadline`.
+    fn wait_closed(&self, deadline: Instant) -> Option<Instant> {
+        self.wait_until(deadline, |printed| match printed.open_pipes {
+            0 => Break(printed.closed_at),
+            _ => Continue(()),
+        })
+    }
+
+    /// Looks at what was printed each time it changes, until `look` breaks
+    /// with an answer; `None` at `deadline`.
+    fn wait_until<T>(
+        &self,
+        deadline: Instant,
+        mut look: impl FnMut(&Printed) -> ControlFlow<Option<T>>,
+    ) -> Option<T> {
+        let mut printed = self.lock();
+        loop {
+            if let Break(answer) = look(&printed) {
+                return answer;
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            printed = self
+                .changed
+                .wait_timeout(printed, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+    }
+}
+// ANCHOR_END: output
+
+/// Where the current build put binary `name`: beside the running test
+/// (`target/debug/deps/tests-…` → `target/debug/step2`) or tool
+/// (`target/debug/xtask` → `target/debug/lesson3`). Cargo builds a
+/// package's binaries before it runs that package's integration tests.
+pub fn built_binary(name: &str) -> PathBuf {
+    let running = env::current_exe().expect("the path of the running executable");
+    let mut dir = running
+        .parent()
+        .expect("an executable lives in a directory")
+        .to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.join(format!("{name}{}", env::consts::EXE_SUFFIX))
+}
+
+/// A step to start, with its environment.
+pub struct Launch {
+    name: String,
+    command: Command,
+    scratch: TempDir,
+}
+
+impl Launch {
+    // ANCHOR: launch_new
+    /// Binary `name` of this build, with `PORT=0`, a fresh database in a
+    /// temporary directory and a short drain deadline.
+    pub fn new(name: &str) -> Launch {
+        Launch::binary(name, &built_binary(name))
+    }
+
+    /// The executable at `path`, started as [`Launch::new`] starts one.
+    pub fn binary(name: &str, path: &Path) -> Launch {
+        let scratch = tempfile::tempdir().expect("a temporary directory");
+        let mut command = Command::new(path);
+        command
+            .env_clear()
+            .env("HOST", "127.0.0.1")
+            .env("PORT", "0")
+            .env("DATABASE_URL", scratch.path().join("bookmarks.db"))
+            .env("SHUTDOWN_TIMEOUT", "500ms")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Launch {
+            name: name.to_owned(),
+            command,
+            scratch,
+        }
+    }
+    // ANCHOR_END: launch_new
+
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Launch {
+        self.command.env(key, value);
+        self
+    }
+
+    /// Runs the step under a wrapper command (`unshare --pid --fork …`),
+    /// keeping the environment set so far.
+    pub fn wrapped_in(mut self, wrapper: &[&str]) -> Launch {
+        let mut command = Command::new(wrapper[0]);
+        command.args(&wrapper[1..]).arg(self.command.get_program());
+        command.env_clear();
+        for (key, value) in self.command.get_envs() {
+            if let Some(value) = value {
+                command.env(key, value);
+            }
+        }
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        self.command = command;
+        self
+    }
+
+    /// Where the step's database will be.
+    pub fn db_path(&self) -> PathBuf {
+        self.scratch.path().join("bookmarks.db")
+    }
+
+    // ANCHOR: spawn
+    /// Spawns the child and returns as soon as it is running, without
+    /// waiting for `server starting` (for tests of start-up failures).
+    pub fn spawn(mut self) -> Result<Server, String> {
+        // A test run that a non-interactive shell started in the background
+        // (as CI scripts may) inherits SIGINT ignored, and so would every
+        // child: step 1, which has no handler, would then survive Ctrl+C.
+        // Start each child with the default signal dispositions and nothing
+        // blocked, as a shell starts a foreground job.
+        // SAFETY: between fork and exec only async-signal-safe calls are
+        // allowed; signal(2) and sigprocmask(2) are.
+        unsafe {
+            self.command.pre_exec(|| {
+                for caught in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGQUIT] {
+                    signal(caught, SigHandler::SigDfl)?;
+                }
+                sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
+                Ok(())
+            });
+        }
+        let spawned = Instant::now();
+        let mut child = self.command.spawn().map_err(|err| {
+            format!(
+                "cannot start {} ({}): {err}",
+                self.name,
+                Path::new(self.command.get_program()).display()
+            )
+        })?;
+        let output = Arc::new(Output::default());
+        output.lock().open_pipes = 2;
+        let readers = vec![
+            read_lines(child.stdout.take().expect("piped stdout"), false, &output),
+            read_lines(child.stderr.take().expect("piped stderr"), true, &output),
+        ];
+        Ok(Server {
+            name: self.name,
+            db_path: self.scratch.path().join("bookmarks.db"),
+            _scratch: self.scratch,
+            child,
+            output,
+            readers,
+            addr: None,
+            spawned,
+            ready: None,
+            exit: None,
+        })
+    }
+    // ANCHOR_END: spawn
+
+    // ANCHOR: start
+    /// Spawns the child and waits for `server starting addr=…`: from that
+    /// line on the port accepts connections and a signal is handled.
+    pub fn try_start(self) -> Result<Server, String> {
+        let mut server = self.spawn()?;
+        let deadline = server.spawned + STARTUP_LIMIT;
+        let Some((_, line)) = server
+            .output
+            .wait_for_line(0, deadline, |text| text.contains("server starting"))
+        else {
+            server.kill();
+            return Err(format!(
+                "{} printed no `server starting` line within {STARTUP_LIMIT:?}; its output:\n{}",
+                server.name,
+                server.transcript()
+            ));
+        };
+        server.addr = Some(parse_addr(&line.text)?);
+        server.ready = Some(line.at);
+        Ok(server)
+    }
+
+    /// Like [`Launch::try_start`], for a test: a step that cannot start
+    /// fails it.
+    #[track_caller]
+    pub fn start(self) -> Server {
+        self.try_start().unwrap_or_else(|err| panic!("{err}"))
+    }
+    // ANCHOR_END: start
+}
+
+// ANCHOR: read_lines
+fn read_lines(
+    pipe: impl Read + Send + 'static,
+    stderr: bool,
+    output: &Arc<Output>,
+) -> thread::JoinHandle<()> {
+    let output = Arc::clone(output);
+    thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(text) = line else { break };
+            let at = Instant::now();
+            output.lock().lines.push(LogLine { at, text, stderr });
+            output.changed.notify_all();
+        }
+        let mut printed = output.lock();
+        printed.open_pipes -= 1;
+        if printed.open_pipes == 0 {
+            printed.closed_at = Some(Instant::now());
+        }
+        output.changed.notify_all();
+    })
+}
+// ANCHOR_END: read_lines
+
+// ANCHOR: parse_addr
+/// `… server starting addr=127.0.0.1:40123` → that address.
+pub fn parse_addr(line: &str) -> Result<SocketAddr, String> {
+    let value = line
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("addr="))
+        .ok_or_else(|| format!("no addr= in {line:?}"))?;
+    value
+        .parse()
+        .map_err(|err| format!("bad addr= in {line:?}: {err}"))
+}
+// ANCHOR_END: parse_addr
+
+/// A running (or finished) step.
+pub struct Server {
+    pub name: String,
+    pub db_path: PathBuf,
+    _scratch: TempDir,
+    child: Child,
+    output: Arc<Output>,
+    readers: Vec<thread::JoinHandle<()>>,
+    addr: Option<SocketAddr>,
+    /// When the process was spawned.
+    pub spawned: Instant,
+    ready: Option<Instant>,
+    exit: Option<(Instant, ExitStatus)>,
+}
+
+impl Server {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr.expect("the server has not logged its address")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr())
+    }
+
+    /// The process id of the child this harness started.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// When its `server starting` line was read.
+    pub fn ready_at(&self) -> Instant {
+        self.ready
+            .expect("the server has not logged `server starting`")
+    }
+
+    // ANCHOR: signal
+    /// Sends `signal` with kill(2) and returns when it was sent.
+    #[track_caller]
+    pub fn signal(&mut self, signal: Signal) -> Instant {
+        self.try_signal(signal)
+            .unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// Like [`Server::signal`], but refuses once the process is reaped:
+    /// its pid may belong to another process by then.
+    pub fn try_signal(&mut self, signal: Signal) -> Result<Instant, String> {
+        if self.try_status().is_some() {
+            return Err(format!("{} has already exited", self.name));
+        }
+        let pid = Pid::from_raw(self.child.id() as i32);
+        kill(pid, signal).map_err(|err| format!("kill -{signal} {}: {err}", self.name))?;
+        Ok(Instant::now())
+    }
+    // ANCHOR_END: signal
+
+    /// Waits, at most `limit`, for a line from index `from` on that
+    /// `matches`; its index and the line.
+    pub fn wait_for_line(
+        &self,
+        from: usize,
+        limit: Duration,
+        matches: impl Fn(&str) -> bool,
+    ) -> Option<(usize, LogLine)> {
+        self.output
+            .wait_for_line(from, Instant::now() + limit, matches)
+    }
+
+    /// Waits, at most `limit`, for a line containing `needle`.
+    #[track_caller]
+    pub fn wait_for_log(&self, needle: &str, limit: Duration) -> String {
+        match self.wait_for_line(0, limit, |text| text.contains(needle)) {
+            Some((_, line)) => line.text,
+            None => panic!(
+                "{}: no log line with {needle:?} within {limit:?}",
+                self.name
+            ),
+        }
+    }
+
+    /// Every line so far, in the order read, standard error marked
+    /// `stderr: `.
+    pub fn logs(&self) -> Vec<String> {
+        self.output
+            .lock()
+            .lines
+            .iter()
+            .map(LogLine::to_string)
+            .collect()
+    }
+
+    /// Every line so far, with the moment each was read.
+    pub fn lines(&self) -> Vec<LogLine> {
+        self.output.lock().lines.clone()
+    }
+
+    /// How many lines have been read so far.
+    pub fn line_count(&self) -> usize {
+        self.output.lock().lines.len()
+    }
+
+    pub fn has_log(&self, needle: &str) -> bool {
+        self.output
+            .lock()
+            .lines
+            .iter()
+            .any(|line| line.text.contains(needle))
+    }
+
+    /// The whole output, for a message.
+    pub fn transcript(&self) -> String {
+        self.logs()
+            .iter()
+            .map(|line| format!("  {line}\n"))
+            .collect()
+    }
+
+    // ANCHOR: wait_exit
+    /// Waits at most `limit` for the process to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        // The pipes close when the process exits: wait for that rather
+        // than on a timer, then reap it.
+        self.output.wait_closed(deadline);
+        loop {
+            if let Some(status) = self.try_status() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            // Closed its pipes but not gone yet: a moment at most.
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Like [`Server::wait_exit`], but the process must exit.
+    #[track_caller]
+    pub fn expect_exit(&mut self, limit: Duration) -> ExitStatus {
+        match self.wait_exit(limit) {
+            Some(status) => status,
+            None => panic!("{} still running after {limit:?}", self.name),
+        }
+    }
+    // ANCHOR_END: wait_exit
+
+    /// Sends SIGTERM and waits at most `limit` for the exit.
+    #[track_caller]
+    pub fn stop(&mut self, limit: Duration) -> ExitStatus {
+        self.signal(Signal::SIGTERM);
+        self.expect_exit(limit)
+    }
+
+    /// When the process exited, once it has: the moment its pipes closed.
+    pub fn exited_at(&self) -> Option<Instant> {
+        self.exit.map(|(at, _)| at)
+    }
+
+    /// SIGKILL, then reap: the end for a process that would not stop.
+    pub fn kill(&mut self) -> Option<ExitStatus> {
+        if self.try_status().is_none() {
+            let _ = self.child.kill();
+            if let Ok(status) = self.child.wait() {
+                self.reaped(status);
+            }
+        }
+        self.exit.map(|(_, status)| status)
+    }
+
+    fn try_status(&mut self) -> Option<ExitStatus> {
+        if self.exit.is_none()
+            && let Ok(Some(status)) = self.child.try_wait()
+        {
+            self.reaped(status);
+        }
+        self.exit.map(|(_, status)| status)
+    }
+
+    fn reaped(&mut self, status: ExitStatus) {
+        // The pipes close with the process; take the last lines.
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        let at = self.output.lock().closed_at.unwrap_or_else(Instant::now);
+        self.exit = Some((at, status));
+    }
+}
+
+// ANCHOR: drop
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        if thread::panicking() {
+            eprintln!("--- output of {} ---", self.name);
+            eprint!("{}", self.transcript());
+            eprintln!("--- exit: {:?} ---", self.exit.map(|(_, status)| status));
+        }
+    }
+}
+// ANCHOR_END: drop
+
+/// `0`, `1`, or the signal that ended it: `SIGTERM`, `SIGKILL`.
+pub fn describe_status(status: ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        return code.to_string();
+    }
+    match status.signal() {
+        Some(number) => Signal::try_from(number)
+            .map(|signal| signal.as_str().to_owned())
+            .unwrap_or_else(|_| format!("signal {number}")),
+        None => status.to_string(),
+    }
+}
+
+// ANCHOR: assert_exit_code
+/// Asserts the exit status is `code`, naming a signal death clearly.
+#[track_caller]
+pub fn assert_exit_code(status: ExitStatus, code: i32) {
+    match (status.code(), status.signal()) {
+        (Some(actual), _) => assert_eq!(actual, code, "exit status"),
+        (None, Some(signal)) => panic!("expected exit {code}, killed by signal {signal}"),
+        _ => panic!("expected exit {code}, got {status:?}"),
+    }
+}
+// ANCHOR_END: assert_exit_code
+
+/// Asserts that each needle is in the logs, each after the one before, and
+/// returns the index of the line where each was found.
+#[track_caller]
+pub fn assert_logged_in_order<const N: usize>(logs: &[String], needles: &[&str; N]) -> [usize; N] {
+    let order = needles.map(|needle| line_index(logs, needle));
+    assert!(
+        order.is_sorted(),
+        "log lines out of order, expected {needles:?}: {logs:#?}"
+    );
+    order
+}
+
+/// The index of the first log line containing `needle`.
+#[track_caller]
+pub fn line_index(logs: &[String], needle: &str) -> usize {
+    logs.iter()
+        .position(|line| line.contains(needle))
+        .unwrap_or_else(|| panic!("no log line with {needle:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_address_comes_from_the_starting_line() {
+        let line = "2026-05-01T10:00:00.1Z  INFO step2: server starting addr=127.0.0.1:40123";
+        assert_eq!(parse_addr(line), Ok("127.0.0.1:40123".parse().unwrap()));
+        assert!(parse_addr("INFO step2: server starting").is_err());
+    }
+
+    /// A shell script standing in for a step.
+    fn script(text: &str) -> Launch {
+        let mut launch =
+            Launch::binary("script", Path::new("/bin/sh")).env("PATH", "/usr/bin:/bin");
+        launch.command.args(["-c", text]);
+        launch
+    }
+
+    /// Lines are read as they come, from both pipes, a wait ends at its
+    /// line, and the exit is seen with its status.
+    #[test]
+    fn lines_are_waited_for_and_the_exit_is_seen() {
+        let mut server =
+            script("echo 'x server starting addr=127.0.0.1:9'; sleep 0.2; echo late >&2; exit 3")
+                .start();
+        assert_eq!(server.addr(), "127.0.0.1:9".parse().unwrap());
+        assert_eq!(server.wait_for_log("late", Duration::from_secs(5)), "late");
+        let status = server.expect_exit(Duration::from_secs(5));
+        assert_eq!(status.code(), Some(3));
+        assert_eq!(server.logs().last().unwrap(), "stderr: late");
+        assert!(server.exited_at().unwrap() >= server.lines()[1].at);
+    }
+
+    /// A wait for a line that never comes ends at its limit, and sooner
+    /// when the process has gone.
+    #[test]
+    fn waits_are_bounded() {
+        let mut running = script("echo 'server starting addr=127.0.0.1:9'; exec sleep 10").start();
+        let started = Instant::now();
+        assert!(
+            running
+                .wait_for_line(0, Duration::from_millis(200), |text| text == "never")
+                .is_none()
+        );
+        assert!(running.wait_exit(Duration::from_millis(200)).is_none());
+        assert!(started.elapsed() < Duration::from_secs(5));
+
+        let gone = script("exit 0").spawn().unwrap();
+        let started = Instant::now();
+        assert!(
+            gone.wait_for_line(0, Duration::from_secs(10), |_| true)
+                .is_none()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "not the whole limit"
+        );
+    }
+
+    /// The child starts with SIGINT at its default action even when this
+    /// process ignores it, as a shell's background job would.
+    #[test]
+    fn signal_dispositions_are_reset() {
+        // SAFETY: setting a disposition is async-signal-safe; the test
+        // puts it back before returning.
+        let previous = unsafe { signal(Signal::SIGINT, SigHandler::SigIgn) }.unwrap();
+        let launched = script("echo 'server starting addr=127.0.0.1:9'; exec sleep 10").try_start();
+        unsafe { signal(Signal::SIGINT, previous) }.unwrap();
+        let mut server = launched.unwrap();
+        server.signal(Signal::SIGINT);
+        let status = server.expect_exit(Duration::from_secs(5));
+        assert_eq!(status.signal(), Some(Signal::SIGINT as i32));
+    }
+}
