@@ -1,44 +1,87 @@
-//! Step 6's routes that tell the outside world where the process is in
-//! its life: `/ready` for load balancers, and `/events`, a stream that
-//! must not outlive the drain.
+//! What step 6 adds around the API so that clients and load balancers can
+//! follow the process through its life: `/ready` for balancers that probe,
+//! `Connection: close` on every HTTP/1.1 response once not ready, and two
+//! streams of the bookmarks created, `/events` and `/ws`, that end when the
+//! drain begins instead of holding it until the deadline.
 
-use std::{convert::Infallible, time::Duration};
+use std::{convert::Infallible, pin, sync::Arc, time::Duration};
 
 use axum::{
     Router,
-    extract::State,
-    http::StatusCode,
-    response::sse::{Event, KeepAlive, Sse},
+    body::{Body, to_bytes},
+    extract::{
+        Request, State,
+        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code},
+    },
+    http::{HeaderValue, Method, StatusCode, Version, header},
+    middleware::{self, Next},
+    response::{
+        Response,
+        sse::{Event, KeepAlive, Sse},
+    },
     routing::get,
 };
 use futures_util::{Stream, StreamExt, stream};
+use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::store::Store;
+use crate::routes::BODY_LIMIT;
 
 /// How often an idle `/events` stream sends a comment line, so proxies
 /// and clients can tell a quiet stream from a dead one.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(10);
 
+// ANCHOR: lifecycle
+/// Where the process is in its life, as the routes that tell the outside
+/// world need it: the two moments, the bookmarks created, and every
+/// WebSocket still open (they leave hyper at the upgrade, so the server's
+/// drain does not know them).
 #[derive(Clone)]
-struct Lifecycle {
-    store: Store,
+pub struct Lifecycle {
     not_ready: CancellationToken,
     draining: CancellationToken,
+    /// The JSON of each bookmark created, for `/events` and `/ws`.
+    created: broadcast::Sender<Arc<str>>,
+    websockets: TaskTracker,
 }
+// ANCHOR_END: lifecycle
 
-/// `/ready` answers 503 once `not_ready` is cancelled; every `/events`
-/// stream ends once `draining` is.
-pub fn routes(store: Store, not_ready: CancellationToken, draining: CancellationToken) -> Router {
-    Router::new()
-        .route("/ready", get(ready))
-        .route("/events", get(events))
-        .with_state(Lifecycle {
-            store,
+impl Lifecycle {
+    /// `/ready` answers 503 once `not_ready` is cancelled; every stream
+    /// ends once `draining` is.
+    pub fn new(not_ready: CancellationToken, draining: CancellationToken) -> Self {
+        Lifecycle {
             not_ready,
             draining,
-        })
+            created: broadcast::channel(64).0,
+            websockets: TaskTracker::new(),
+        }
+    }
+
+    /// `api` plus `/ready`, `/events` and `/ws`; every bookmark that
+    /// `POST /bookmarks` creates is sent to the streams, and every HTTP/1.1
+    /// response from `not_ready` on says `Connection: close`.
+    pub fn around(&self, api: Router) -> Router {
+        let own = Router::new()
+            .route("/ready", get(ready))
+            .route("/events", get(events))
+            .route("/ws", get(websocket))
+            .with_state(self.clone());
+        api.merge(own)
+            .layer(middleware::from_fn_with_state(self.clone(), announce))
+            .layer(middleware::from_fn_with_state(
+                self.not_ready.clone(),
+                close_when_not_ready,
+            ))
+    }
+
+    /// Waits for every WebSocket to end. Once the server has drained, no
+    /// handler can open another, so this ends when the last one closes.
+    pub async fn websockets_closed(&self) {
+        self.websockets.close();
+        self.websockets.wait().await;
+    }
 }
 
 // ANCHOR: ready
@@ -54,6 +97,66 @@ async fn ready(State(state): State<Lifecycle>) -> (StatusCode, &'static str) {
 }
 // ANCHOR_END: ready
 
+// ANCHOR: connection_close
+/// From the first signal on, every HTTP/1.1 response asks its client to
+/// close the connection after reading it (hyper closes it too). A pooled
+/// client or a proxy then opens its next connection to wherever its
+/// balancer now sends traffic, instead of sending it on a kept-alive
+/// connection that the drain is about to close under it.
+///
+/// Not for HTTP/2, where `Connection` is forbidden (RFC 9113, section
+/// 8.2.2) and GOAWAY, at the drain, does this job; and not for the 101
+/// that switches a connection to WebSocket.
+async fn close_when_not_ready(
+    State(not_ready): State<CancellationToken>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let http1 = request.version() <= Version::HTTP_11;
+    let mut response = next.run(request).await;
+    if http1
+        && not_ready.is_cancelled()
+        && response.status() != StatusCode::SWITCHING_PROTOCOLS
+    {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+// ANCHOR_END: connection_close
+
+/// Sends each bookmark that `POST /bookmarks` created to the streams: the
+/// body of its 201, which is the bookmark's JSON.
+async fn announce(State(state): State<Lifecycle>, request: Request, next: Next) -> Response {
+    let creates = request.method() == Method::POST && request.uri().path() == "/bookmarks";
+    let response = next.run(request).await;
+    if !creates || response.status() != StatusCode::CREATED {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    match to_bytes(body, BODY_LIMIT).await {
+        Ok(bytes) => {
+            if let Ok(json) = std::str::from_utf8(&bytes) {
+                // No listener is the usual case, and not an error.
+                let _ = state.created.send(Arc::from(json));
+            }
+            Response::from_parts(parts, Body::from(bytes))
+        }
+        Err(err) => {
+            tracing::error!(%err, "reading a created bookmark failed");
+            Response::from_parts(parts, Body::empty())
+        }
+    }
+}
+
+/// Bookmarks created from now on. A listener that falls more than 64
+/// behind skips the ones it missed.
+fn created(state: &Lifecycle) -> impl Stream<Item = Arc<str>> + use<> {
+    BroadcastStream::new(state.created.subscribe())
+        .filter_map(|bookmark| async move { bookmark.ok() })
+}
+
 // ANCHOR: events
 /// A server-sent-events stream: one `bookmark` event per bookmark created.
 ///
@@ -65,13 +168,7 @@ async fn ready(State(state): State<Lifecycle>) -> (StatusCode, &'static str) {
 async fn events(
     State(state): State<Lifecycle>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let created = BroadcastStream::new(state.store.subscribe())
-        // A client too slow to keep up skips what it missed.
-        .filter_map(|bookmark| async move { bookmark.ok() })
-        .map(|bookmark| {
-            let data = serde_json::to_string(&bookmark).unwrap_or_default();
-            Ok(Event::default().event("bookmark").data(data))
-        });
+    let created = created(&state).map(|json| Ok(Event::default().event("bookmark").data(&*json)));
     let goodbye = stream::once(async {
         Ok(Event::default()
             .event("shutdown")
@@ -83,3 +180,54 @@ async fn events(
     Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
 }
 // ANCHOR_END: events
+
+// ANCHOR: websocket
+/// A WebSocket: one JSON text message per bookmark created.
+///
+/// After the upgrade the socket is no longer hyper's, and the server's
+/// drain neither waits for it nor tells it anything. So the handler takes
+/// a token of `websockets` *before* the upgrade, while the connection is
+/// still one the drain waits for: by the time the server has drained, every
+/// WebSocket is counted, and [`Lifecycle::websockets_closed`] misses none.
+async fn websocket(State(state): State<Lifecycle>, upgrade: WebSocketUpgrade) -> Response {
+    let open = state.websockets.token();
+    upgrade.on_upgrade(move |socket| async move {
+        let _open = open;
+        feed(socket, &state).await;
+    })
+}
+
+/// Sends bookmarks until the drain begins, then says "going away" (close
+/// code 1001) and waits for the client's Close. A client that never
+/// answers is cut off at the drain deadline with every other connection:
+/// the upgraded socket is still the listener's `CutoffStream`.
+async fn feed(mut socket: WebSocket, state: &Lifecycle) {
+    let mut created = pin::pin!(created(state));
+    loop {
+        tokio::select! {
+            () = state.draining.cancelled() => break,
+            Some(json) = created.next() => {
+                if socket.send(Message::Text((&*json).into())).await.is_err() {
+                    return;
+                }
+            }
+            // The client's messages are not read for their content; a
+            // Close from it is answered by the library, and the socket
+            // then ends (`None`).
+            received = socket.recv() => match received {
+                Some(Ok(_)) => {}
+                None | Some(Err(_)) => return,
+            },
+        }
+    }
+    let going_away = CloseFrame {
+        code: close_code::AWAY,
+        reason: "the server is shutting down".into(),
+    };
+    if socket.send(Message::Close(Some(going_away))).await.is_err() {
+        return;
+    }
+    // Until the client's Close (then `None`), or the cut-off (an error).
+    while let Some(Ok(_)) = socket.recv().await {}
+}
+// ANCHOR_END: websocket

@@ -82,8 +82,6 @@ pub struct Store {
     // The cut-offs this handle has moved past: 0 for every handle but the
     // one a shutdown keeps for its last writes (see `cut_off`).
     past: u64,
-    // Every bookmark created, for whoever listens (step 6's event stream).
-    created: tokio::sync::broadcast::Sender<Bookmark>,
 }
 
 /// The bookmark that `GET /slow?mode=query` writes in its transaction.
@@ -170,7 +168,6 @@ impl Store {
             cut_offs,
             past: 0,
             conn: Arc::new(Mutex::new(Some(conn))),
-            created: tokio::sync::broadcast::channel(64).0,
         })
     }
 
@@ -268,15 +265,7 @@ impl Store {
                 Ok(bookmark)
             })
             .await?;
-        // No listener is the usual case, and not an error.
-        let _ = self.created.send(bookmark.clone());
         Ok(bookmark)
-    }
-
-    /// Bookmarks created from now on. A listener that falls more than 64
-    /// behind skips the ones it missed.
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Bookmark> {
-        self.created.subscribe()
     }
 
     pub async fn list(&self) -> Result<Vec<Bookmark>, StoreError> {

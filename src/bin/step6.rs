@@ -41,7 +41,7 @@ use std::process::ExitCode;
 use bookmarks::{
     BackgroundConfig, Service, StartupError,
     cutoff::{CutoffListener, cut_off},
-    lifecycle,
+    lifecycle::Lifecycle,
     link_check::LinkChecker,
     phase::{
         CUT_OFF_GRACE, Ending, LOG_GRACE, RUNTIME_GRACE, after_cut_off, drop_within,
@@ -137,17 +137,19 @@ async fn run() -> ExitCode {
     let drain = CancellationToken::new();
     let cutoff = CancellationToken::new();
     let listener = CutoffListener::new(listener, cutoff.clone());
-    let app = with_middleware(visits::routes(store.clone(), visits.clone()).merge(
-        lifecycle::routes(store.clone(), not_ready.clone(), drain.clone()),
-    ));
+    let lifecycle = Lifecycle::new(not_ready.clone(), drain.clone());
+    let app = with_middleware(lifecycle.around(visits::routes(store.clone(), visits.clone())));
     // ANCHOR_END: app
 
     info!(%addr, "server starting");
-    let mut server = tokio::spawn(
-        serve(listener, app)
-            .with_graceful_shutdown(drain.clone().cancelled_owned())
-            .into_future(),
-    );
+    // The server's task ends when its connections have closed and, after
+    // them, the WebSockets that left them at the upgrade.
+    let server = serve(listener, app).with_graceful_shutdown(drain.clone().cancelled_owned());
+    let mut server = tokio::spawn(async move {
+        let served = server.await;
+        lifecycle.websockets_closed().await;
+        served
+    });
 
     // ANCHOR: delay
     let signal = signals.recv().await;
