@@ -189,11 +189,15 @@ async fn events(
 /// a token of `websockets` *before* the upgrade, while the connection is
 /// still one the drain waits for: by the time the server has drained, every
 /// WebSocket is counted, and [`Lifecycle::websockets_closed`] misses none.
+///
+/// It subscribes to the bookmarks before answering too, so a client that
+/// creates one as soon as its socket is open gets its message.
 async fn websocket(State(state): State<Lifecycle>, upgrade: WebSocketUpgrade) -> Response {
     let open = state.websockets.token();
+    let created = created(&state);
     upgrade.on_upgrade(move |socket| async move {
         let _open = open;
-        feed(socket, &state).await;
+        feed(socket, created, state.draining).await;
     })
 }
 
@@ -201,11 +205,15 @@ async fn websocket(State(state): State<Lifecycle>, upgrade: WebSocketUpgrade) ->
 /// code 1001) and waits for the client's Close. A client that never
 /// answers is cut off at the drain deadline with every other connection:
 /// the upgraded socket is still the listener's `CutoffStream`.
-async fn feed(mut socket: WebSocket, state: &Lifecycle) {
-    let mut created = pin::pin!(created(state));
+async fn feed(
+    mut socket: WebSocket,
+    created: impl Stream<Item = Arc<str>>,
+    draining: CancellationToken,
+) {
+    let mut created = pin::pin!(created);
     loop {
         tokio::select! {
-            () = state.draining.cancelled() => break,
+            () = draining.cancelled() => break,
             Some(json) = created.next() => {
                 if socket.send(Message::Text((&*json).into())).await.is_err() {
                     return;

@@ -453,5 +453,23 @@ mod step6 {
     fn second_signal_during_the_delay_forces_exit() {
         checks::second_signal_during_delay_forces_exit("step6");
     }
+
+    /// A keep-alive client is told `Connection: close` during the delay.
+    #[test]
+    fn keep_alive_told_to_close_during_the_delay() {
+        checks::keep_alive_told_to_close_during_delay("step6");
+    }
+
+    /// An open `/ws` gets its bookmarks, then Close 1001 at the drain; exit 0.
+    #[test]
+    fn websocket_closes_with_1001() {
+        checks::websocket_closes_with_1001("step6");
+    }
+
+    /// A WebSocket that never answers the Close is cut at the deadline.
+    #[test]
+    fn websocket_deaf_to_close_is_cut_at_the_deadline() {
+        checks::websocket_deaf_to_close_is_cut_at_the_deadline("step6");
+    }
     // ANCHOR_END: step6
 }

@@ -9,7 +9,11 @@
 //!   needs a few seconds to notice, stops sending before the drain closes
 //!   the door; the logs say `not ready`, then `shutting down`;
 //! - `GET /events`, a server-sent-events stream of new bookmarks, ends by
-//!   itself when the drain begins instead of holding it until the deadline.
+//!   itself when the drain begins instead of holding it until the deadline;
+//! - `GET /ws`, a WebSocket of new bookmarks, gets a Close frame with code
+//!   1001 (going away) when the drain begins, and the drain waits for it;
+//! - from the first signal on, every HTTP/1.1 response says
+//!   `Connection: close`, so pooled clients leave before the drain.
 //!
 //! A second signal during the delay or the drain forces the exit, as
 //! before, and the bound holds as before: the process is gone at most
@@ -142,6 +146,7 @@ async fn run() -> ExitCode {
     // ANCHOR_END: app
 
     info!(%addr, "server starting");
+    // ANCHOR: server_task
     // The server's task ends when its connections have closed and, after
     // them, the WebSockets that left them at the upgrade.
     let server = serve(listener, app).with_graceful_shutdown(drain.clone().cancelled_owned());
@@ -150,6 +155,7 @@ async fn run() -> ExitCode {
         lifecycle.websockets_closed().await;
         served
     });
+    // ANCHOR_END: server_task
 
     // ANCHOR: delay
     let signal = signals.recv().await;

@@ -23,7 +23,9 @@ use crate::{
         wait_until_refused,
     },
     harness::{Launch, Server, assert_exit_code, assert_logged_in_order, line_index},
+    http::{Connection, Request},
 };
+use tungstenite::{Message, WebSocket, protocol::frame::coding::CloseCode};
 
 // ANCHOR: promptly
 /// Bounds for "promptly": far above what the steps need (a few
@@ -1050,3 +1052,89 @@ pub fn second_signal_during_delay_forces_exit(bin: &str) {
     );
 }
 // ANCHOR_END: second_signal_during_delay_forces_exit
+
+// ANCHOR: keep_alive_told_to_close
+/// From the signal on, a keep-alive client's next response says
+/// `Connection: close`, and the server closes the connection after it,
+/// while the delay still runs: a pooled client leaves before the drain.
+pub fn keep_alive_told_to_close_during_delay(bin: &str) {
+    let mut server = Launch::new(bin).env("SHUTDOWN_DELAY", "1500ms").start();
+    let mut connection = Connection::open(server.addr(), PROMPTLY).unwrap();
+    connection.write(&Request::get("/health"), true).unwrap();
+    let before = connection.read_response().unwrap();
+    assert!(before.keep_alive, "kept alive before the signal");
+
+    let sent = server.signal(Signal::SIGTERM);
+    server.wait_for_log("not ready", PROMPTLY);
+    connection.write(&Request::get("/health"), true).unwrap();
+    let after = connection.read_response().unwrap();
+    assert_eq!(after.status, 200);
+    assert!(!after.keep_alive, "`Connection: close` after the signal");
+    assert_eq!(connection.wait_closed(), Ok(()), "closed by the server");
+    assert!(
+        sent.elapsed() < Duration::from_millis(1500) && !server.has_log("shutting down"),
+        "all within the delay"
+    );
+    assert_exit_code(server.expect_exit(Duration::from_secs(5)), 0);
+}
+// ANCHOR_END: keep_alive_told_to_close
+
+/// Opens `GET /ws` with a real WebSocket client, reads bounded by `limit`.
+fn open_websocket(server: &Server, limit: Duration) -> WebSocket<TcpStream> {
+    let stream = TcpStream::connect(server.addr()).unwrap();
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let url = format!("ws://{}/ws", server.addr());
+    let (socket, response) = tungstenite::client(url, stream).expect("the WebSocket handshake");
+    assert_eq!(response.status(), 101);
+    socket
+}
+
+// ANCHOR: websocket_closes_with_1001
+/// An open `/ws` gets a JSON text message per bookmark created; when the
+/// drain begins it gets a Close frame with code 1001 (going away), and
+/// once the client answers it the process exits 0, long before the
+/// deadline.
+pub fn websocket_closes_with_1001(bin: &str) {
+    let mut server = Launch::new(bin).env("SHUTDOWN_TIMEOUT", "10s").start();
+    let mut socket = open_websocket(&server, Duration::from_secs(5));
+    // The handler subscribes before it answers the upgrade: a bookmark
+    // created now is one it sees.
+    let ids = create_bookmarks(&server, 1);
+    let message = socket.read().expect("a message for the bookmark");
+    let bookmark: serde_json::Value =
+        serde_json::from_str(message.to_text().expect("a text message")).unwrap();
+    assert_eq!(bookmark["id"], ids[0], "{bookmark}");
+
+    let sent = server.signal(Signal::SIGTERM);
+    let close = socket.read().expect("a Close frame");
+    let Message::Close(Some(frame)) = close else {
+        panic!("expected a Close frame, got {close:?}");
+    };
+    assert_eq!(frame.code, CloseCode::Away, "close code 1001");
+    // Reading the Close queued our answer; this sends it, and the server
+    // then closes the connection.
+    loop {
+        match socket.read() {
+            Ok(_) => continue,
+            Err(tungstenite::Error::ConnectionClosed) => break,
+            Err(err) => panic!("the WebSocket did not close cleanly: {err}"),
+        }
+    }
+    let status = server.expect_exit(PROMPTLY);
+    let took = sent.elapsed();
+    assert_exit_code(status, 0);
+    assert!(took < PROMPTLY, "took {took:?}");
+    println!("open /ws: close 1001 answered, exit {took:?} after SIGTERM");
+}
+// ANCHOR_END: websocket_closes_with_1001
+
+// ANCHOR: deaf_websocket_is_cut
+/// A WebSocket client that never answers the Close holds the drain until
+/// the deadline, and no longer: exit 1 within the bound.
+pub fn websocket_deaf_to_close_is_cut_at_the_deadline(bin: &str) {
+    let mut server = Launch::new(bin).start();
+    // Opened, then never read again: the Close is never answered.
+    let _socket = open_websocket(&server, Duration::from_secs(5));
+    assert_cut_at_the_deadline(&mut server, "a WebSocket deaf to the Close");
+}
+// ANCHOR_END: deaf_websocket_is_cut

@@ -10,11 +10,17 @@
 //!   connection) a client library will not make.
 //! - [`http`]: HTTP/1.1 over plain sockets for `loadtest` and `timeline`,
 //!   which need to see exactly how each connection ended.
+//! - [`load`]: one load client and the verdict on each of its requests,
+//!   for `loadtest` (against a step) and `rollout` (through HAProxy).
+//! - [`rollout`]: HAProxy in front of a few instances of a step, and a
+//!   rolling restart of them under load.
 
 pub mod checks;
 pub mod client;
 pub mod harness;
 pub mod http;
+pub mod load;
+pub mod rollout;
 
 use std::{
     path::{Path, PathBuf},

@@ -24,7 +24,7 @@
 //! Each request ends in one column of the table: `ok`, `errors` (another
 //! status), `refused` (the server never took it), `broken` (the server took
 //! it and never answered) or `unknown` (the keep-alive race: see
-//! `client::classify`). The last line sums the run up for
+//! `tools::load::classify`). The last line sums the run up for
 //! `scripts/figures.sh`:
 //!
 //! ```not_rust
@@ -34,7 +34,6 @@
 //! All traffic goes to 127.0.0.1. Every loop is bounded in count and time,
 //! and the step is killed if it has not exited within `--exit-limit`.
 
-mod client;
 mod report;
 
 use std::{
@@ -46,7 +45,7 @@ use std::{
 };
 
 use clap::Parser;
-use client::{ClientReport, Shared};
+use tools::load::{self as client, ClientReport, Shared};
 use report::{RunDescription, Shutdown};
 use tools::{
     build_release,
@@ -254,7 +253,7 @@ fn stop_under_load(
         Signal::SIGTERM
     };
     // Raised before kill(2): a request written from here on may reach a
-    // server that is already stopping, and `client::classify` must know.
+    // server that is already stopping, and `tools::load::classify` must know.
     shared.signalled.store(true, Ordering::SeqCst);
     let signal_at = server.try_signal(signal)?;
 

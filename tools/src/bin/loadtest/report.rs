@@ -16,7 +16,7 @@ use tools::{
     millis, without_timestamp,
 };
 
-use crate::client::{ClientReport, Kind, Mode, Outcome, Verdict};
+use tools::load::{ClientReport, Kind, Mode, Outcome, Verdict};
 
 /// Counts of verdicts, by kind of request, connection mode and outcome.
 #[derive(Debug, Default, Clone, Copy)]

@@ -1,4 +1,5 @@
-//! One load client: a loop of requests, and the verdict on each.
+//! One load client: a loop of requests, and the verdict on each. The load
+//! tool runs them against a step, the rollout tool against HAProxy.
 //!
 //! The interesting part is [`classify`]. When a connection ends without an
 //! answer, the client has to decide whose fault it was, knowing only what
@@ -14,7 +15,7 @@ use std::{
 use serde_json::json;
 
 use fastrand::Rng;
-use tools::http::{Connection, Failure, Request, Response};
+use crate::http::{Connection, Failure, Request, Response};
 
 /// A bound on each client's loop, whatever the clock says.
 const MAX_REQUESTS_PER_CLIENT: u64 = 1_000_000;
@@ -232,6 +233,8 @@ pub struct Verdict {
     pub kind: Kind,
     pub mode: Mode,
     pub outcome: Outcome,
+    /// The status answered, 0 if none.
+    pub status: u16,
     /// The `rid` it was tagged with (when tagging).
     pub rid: u64,
     /// A connection was made (so a refusal was a late one).
@@ -286,6 +289,7 @@ pub fn run(index: usize, shared: &Shared) -> ClientReport {
             kind,
             mode,
             outcome,
+            status: attempt.result.as_ref().map_or(0, |response| response.status),
             rid,
             connected: !matches!(
                 attempt.result,
