@@ -99,9 +99,10 @@ async fn run() -> ExitCode {
     workers.close();
     // ANCHOR_END: workers
 
-    // TODO: add a `not_ready` token, and merge `lifecycle::routes(…)` (for
-    //       `/ready` and `/events`) into the app, wrapped once by
-    //       `routes::with_middleware`.
+    // TODO: add a `not_ready` token, and put `lifecycle::Lifecycle`'s
+    //       `around(…)` (for `/ready`, `/events`, `/ws` and `Connection:
+    //       close`) around the app, wrapped once by `routes::with_middleware`;
+    //       the server's task then awaits `websockets_closed()` too.
     let drain = CancellationToken::new();
     let cutoff = CancellationToken::new();
     let listener = CutoffListener::new(listener, cutoff.clone());

@@ -196,7 +196,11 @@ impl Haproxy {
         let events = events.clone();
         thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                events.note(format!("haproxy: {line}"));
+                // In the foreground HAProxy also prints each state change
+                // as a warning: the log line says the same.
+                if !line.starts_with("[WARNING]") {
+                    events.note(format!("haproxy: {line}"));
+                }
             }
         });
         Ok(Haproxy { child })

@@ -7,6 +7,7 @@
 //! cargo run --release -p tools --bin loadtest -- step2
 //! cargo run --release -p tools --bin loadtest -- step4 --second-signal 50ms
 //! cargo run --release -p tools --bin loadtest -- step3 --kill
+//! cargo run --release -p tools --bin loadtest -- step6 --shutdown-delay 1s
 //! ```
 //!
 //! It builds the step (`cargo build --release --bin stepN`), starts it on a
@@ -77,6 +78,9 @@ struct Options {
     /// SHUTDOWN_TIMEOUT for the step, passed on as typed
     #[arg(long, value_name = "D", default_value = "5s", value_parser = duration_as_typed)]
     shutdown_timeout: String,
+    /// SHUTDOWN_DELAY for the step (step 6 on), passed on as typed
+    #[arg(long, value_name = "D", value_parser = duration_as_typed)]
+    shutdown_delay: Option<String>,
     /// Send a second SIGTERM D after the first
     #[arg(long, value_name = "D", value_parser = bounded_duration, conflicts_with = "kill")]
     second_signal: Option<Duration>,
@@ -151,10 +155,13 @@ fn run(options: &Options) -> Result<String, String> {
     if options.verify {
         log_filter.push_str(",tower_http=debug");
     }
-    let mut server = Launch::binary(&options.step, &binary)
+    let mut launch = Launch::binary(&options.step, &binary)
         .env("SHUTDOWN_TIMEOUT", &options.shutdown_timeout)
-        .env("RUST_LOG", log_filter)
-        .try_start()?;
+        .env("RUST_LOG", log_filter);
+    if let Some(delay) = &options.shutdown_delay {
+        launch = launch.env("SHUTDOWN_DELAY", delay);
+    }
+    let mut server = launch.try_start()?;
 
     let load_started = Instant::now();
     let shared = Shared {
