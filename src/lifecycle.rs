@@ -114,10 +114,7 @@ async fn close_when_not_ready(
 ) -> Response {
     let http1 = request.version() <= Version::HTTP_11;
     let mut response = next.run(request).await;
-    if http1
-        && not_ready.is_cancelled()
-        && response.status() != StatusCode::SWITCHING_PROTOCOLS
-    {
+    if http1 && not_ready.is_cancelled() && response.status() != StatusCode::SWITCHING_PROTOCOLS {
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -14,8 +14,8 @@ use std::{
 
 use serde_json::json;
 
-use fastrand::Rng;
 use crate::http::{Connection, Failure, Request, Response};
+use fastrand::Rng;
 
 /// A bound on each client's loop, whatever the clock says.
 const MAX_REQUESTS_PER_CLIENT: u64 = 1_000_000;
@@ -289,7 +289,10 @@ pub fn run(index: usize, shared: &Shared) -> ClientReport {
             kind,
             mode,
             outcome,
-            status: attempt.result.as_ref().map_or(0, |response| response.status),
+            status: attempt
+                .result
+                .as_ref()
+                .map_or(0, |response| response.status),
             rid,
             connected: !matches!(
                 attempt.result,

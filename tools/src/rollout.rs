@@ -127,7 +127,10 @@ fn free_port() -> Result<u16, String> {
 pub fn config(plan: &Plan, frontend: SocketAddr, ports: &[u16], stats: &Path) -> String {
     let check_path = if plan.step >= 6 { "/ready" } else { "/health" };
     let (retries, retry_on) = if plan.retry {
-        ("3", "retry-on all-retryable-errors\n    option redispatch 1")
+        (
+            "3",
+            "retry-on all-retryable-errors\n    option redispatch 1",
+        )
     } else {
         ("0", "no option redispatch")
     };
@@ -334,7 +337,16 @@ pub fn run(plan: &Plan) -> Result<Tally, String> {
             .collect();
         // Load before the first stop, so connections are pooled.
         thread::sleep(Duration::from_millis(500));
-        let rolled = roll(plan, &ports, &database, &stats, &mut instances, &mut haproxy, &events, &mut tally);
+        let rolled = roll(
+            plan,
+            &ports,
+            &database,
+            &stats,
+            &mut instances,
+            &mut haproxy,
+            &events,
+            &mut tally,
+        );
         thread::sleep(Duration::from_millis(200));
         shared.stop.store(true, Ordering::SeqCst);
         for client in clients {
@@ -354,11 +366,9 @@ pub fn run(plan: &Plan) -> Result<Tally, String> {
     });
     drop(haproxy);
     for mut instance in instances {
-        if let Some(at) = instance.try_signal(Signal::SIGTERM).ok() {
-            let _ = at;
-            if instance.wait_exit(EXIT_LIMIT).is_none() {
-                instance.kill();
-            }
+        if instance.try_signal(Signal::SIGTERM).is_ok() && instance.wait_exit(EXIT_LIMIT).is_none()
+        {
+            instance.kill();
         }
     }
     rolled?;

@@ -96,8 +96,8 @@ fn main() -> ExitCode {
 
 fn run(options: &Options) -> Result<(), String> {
     let step = step_number(&options.step)?;
-    let haproxy = rollout::find_haproxy()
-        .ok_or("no haproxy on PATH (Debian: apt-get install haproxy)")?;
+    let haproxy =
+        rollout::find_haproxy().ok_or("no haproxy on PATH (Debian: apt-get install haproxy)")?;
     let binary = match &options.binary {
         Some(binary) => binary.clone(),
         None => build_release(&options.step)?,
@@ -140,7 +140,10 @@ fn run(options: &Options) -> Result<(), String> {
     println!(
         "step={} delay={} retry={} rollouts={} sent={sent} ok={} refused={} broken={} 5xx={} unknown={} other={} duplicated={} unclean_exits={} median_shutdown_ms={}",
         options.step,
-        shutdown_delay.map_or("unset".to_owned(), |delay| format!("{}ms", delay.as_millis())),
+        shutdown_delay.map_or("unset".to_owned(), |delay| format!(
+            "{}ms",
+            delay.as_millis()
+        )),
         plan.retry,
         plan.rollouts,
         tally.ok,

@@ -46,8 +46,8 @@ use std::{
 };
 
 use clap::Parser;
-use tools::load::{self as client, ClientReport, Shared};
 use report::{RunDescription, Shutdown};
+use tools::load::{self as client, ClientReport, Shared};
 use tools::{
     build_release,
     harness::{Launch, Server, Signal, describe_status},
