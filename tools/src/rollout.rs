@@ -365,9 +365,12 @@ pub fn run(plan: &Plan) -> Result<Tally, String> {
         rolled
     });
     drop(haproxy);
+    // All at once: each serves out its delay before it drains.
+    for instance in &mut instances {
+        let _ = instance.try_signal(Signal::SIGTERM);
+    }
     for mut instance in instances {
-        if instance.try_signal(Signal::SIGTERM).is_ok() && instance.wait_exit(EXIT_LIMIT).is_none()
-        {
+        if instance.wait_exit(EXIT_LIMIT).is_none() {
             instance.kill();
         }
     }
