@@ -105,8 +105,9 @@ async fn ready(State(state): State<Lifecycle>) -> (StatusCode, &'static str) {
 /// connection that the drain is about to close under it.
 ///
 /// Not for HTTP/2, where `Connection` is forbidden (RFC 9113, section
-/// 8.2.2) and GOAWAY, at the drain, does this job; and not for the 101
-/// that switches a connection to WebSocket.
+/// 8.2.2; hyper would remove it with a warning, `strip_connection_headers`
+/// in its `src/proto/h2/mod.rs`) and GOAWAY, at the drain, does this job;
+/// and not for the 101 that switches a connection to WebSocket.
 async fn close_when_not_ready(
     State(not_ready): State<CancellationToken>,
     request: Request,
