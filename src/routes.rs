@@ -32,20 +32,15 @@ use crate::{
 /// The largest request body accepted: a bookmark is a URL and a title.
 pub const BODY_LIMIT: usize = 16 * 1024;
 
-/// The whole API with its middleware: what every step serves.
-pub fn app(store: Store) -> Router {
-    with_middleware(routes(store))
+/// The API of the contract, without middleware: see [`with_middleware`].
+pub fn api(store: Store) -> Router {
+    table(get(get_bookmark)).with_state(store)
 }
 
-/// The routes of the contract, without middleware.
-pub fn routes(store: Store) -> Router {
-    api(get(get_bookmark)).with_state(store)
-}
-
-/// The route table, generic over the state so that a later step can add
-/// state and routes of its own, and bring its own `GET /bookmarks/{id}`:
-/// the one answer that grows (step 5 adds `visits`).
-pub fn api<S>(get_one: MethodRouter<S>) -> Router<S>
+/// The route table, generic over the state so that step 5 can bring state
+/// of its own, and its own `GET /bookmarks/{id}`: the one answer that grows
+/// (`visits`, in [`crate::visits::api`]).
+pub(crate) fn table<S>(get_one: MethodRouter<S>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     Store: FromRef<S>,
@@ -57,7 +52,8 @@ where
         .route("/slow", get(slow))
 }
 
-/// Middleware that every route gets.
+/// What every route a step serves gets: JSON answers for unknown routes
+/// and methods, the body limit, a log line per request, panics caught.
 pub fn with_middleware(router: Router) -> Router {
     router
         .fallback(no_route)

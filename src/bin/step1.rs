@@ -24,18 +24,29 @@
 
 use std::process::ExitCode;
 
-use bookmarks::{Service, app, server::serve};
+use bookmarks::{
+    Config, Service,
+    routes::{api, with_middleware},
+    server::serve,
+    telemetry,
+};
 use tracing::{error, info};
 
 // ANCHOR: main
 #[tokio::main]
 async fn main() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => return err.report(),
+    };
+    if let Err(err) = telemetry::init() {
+        return err.report();
+    }
     let Service {
         store,
         listener,
         addr,
-        ..
-    } = match Service::start().await {
+    } = match Service::start(&config).await {
         Ok(service) => service,
         Err(err) => return err.report(),
     };
@@ -44,7 +55,7 @@ async fn main() -> ExitCode {
     // Serves until the process dies. Nothing after this line runs on a
     // signal: the kernel's default action for SIGINT and SIGTERM is to end
     // the process on the spot.
-    if let Err(err) = serve(listener, app(store)).await {
+    if let Err(err) = serve(listener, with_middleware(api(store))).await {
         error!(%err, "server failed");
         return ExitCode::FAILURE;
     }

@@ -26,18 +26,30 @@
 
 use std::process::ExitCode;
 
-use bookmarks::{Service, app, server::serve, signals::ShutdownSignals};
+use bookmarks::{
+    Config, Service,
+    routes::{api, with_middleware},
+    server::serve,
+    signals::ShutdownSignals,
+    telemetry,
+};
 use tracing::{error, info};
 
 // ANCHOR: main
 #[tokio::main]
 async fn main() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => return err.report(),
+    };
+    if let Err(err) = telemetry::init() {
+        return err.report();
+    }
     let Service {
         store,
         listener,
         addr,
-        ..
-    } = match Service::start().await {
+    } = match Service::start(&config).await {
         Ok(service) => service,
         Err(err) => return err.report(),
     };
@@ -55,7 +67,7 @@ async fn main() -> ExitCode {
     // `with_graceful_shutdown` takes a future; when it completes, axum stops
     // accepting, lets each connection finish the request it is serving,
     // and returns once the last connection has closed.
-    let drained = serve(listener, app(store.clone()))
+    let drained = serve(listener, with_middleware(api(store.clone())))
         .with_graceful_shutdown(async move {
             let signal = signals.recv().await;
             info!(signal, "shutting down");

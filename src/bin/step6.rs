@@ -39,7 +39,7 @@
 use std::process::ExitCode;
 
 use bookmarks::{
-    BackgroundConfig, Service, StartupError,
+    Config, Service, StartupError,
     cutoff::{CutoffListener, cut_off},
     lifecycle,
     link_check::LinkChecker,
@@ -76,24 +76,23 @@ fn main() -> ExitCode {
 // ANCHOR_END: runtime
 
 async fn run() -> ExitCode {
-    // ANCHOR: logs
-    // Logging comes first, and with it the guard of the file writer: it
-    // lives until the very end of `run`, after `server stopped`.
-    let background = match BackgroundConfig::from_env() {
-        Ok(background) => background,
-        Err(err) => return StartupError::from(err).report(),
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => return err.report(),
     };
-    let log_guard = match telemetry::init_with_file(background.log_file.as_deref()) {
+    // ANCHOR: logs
+    // Logs go to a file too now, and with it comes the guard of the file
+    // writer: it lives until the very end of `run`, after `server stopped`.
+    let log_guard = match telemetry::init_with_file(config.log_file.as_deref()) {
         Ok(guard) => guard,
         Err(err) => return err.report(),
     };
     // ANCHOR_END: logs
     let Service {
-        config,
         mut store,
         listener,
         addr,
-    } = match Service::start().await {
+    } = match Service::start(&config).await {
         Ok(service) => service,
         Err(err) => return err.report(),
     };
@@ -113,7 +112,7 @@ async fn run() -> ExitCode {
     let workers = TaskTracker::new();
     let visits = VisitBuffer::new();
     let flusher = workers.spawn(visits::flush_every(
-        background.flush_interval,
+        config.flush_interval,
         visits.clone(),
         store.clone(),
         stop_workers.clone(),
@@ -121,8 +120,8 @@ async fn run() -> ExitCode {
     let checker = workers.spawn(
         LinkChecker {
             store: store.clone(),
-            interval: background.check_interval,
-            delay: background.check_delay,
+            interval: config.check_interval,
+            delay: config.check_delay,
         }
         .run(stop_workers.clone()),
     );
@@ -137,9 +136,13 @@ async fn run() -> ExitCode {
     let drain = CancellationToken::new();
     let cutoff = CancellationToken::new();
     let listener = CutoffListener::new(listener, cutoff.clone());
-    let app = with_middleware(visits::routes(store.clone(), visits.clone()).merge(
-        lifecycle::routes(store.clone(), not_ready.clone(), drain.clone()),
-    ));
+    let app = with_middleware(
+        visits::api(store.clone(), visits.clone()).merge(lifecycle::routes(
+            store.clone(),
+            not_ready.clone(),
+            drain.clone(),
+        )),
+    );
     // ANCHOR_END: app
 
     info!(%addr, "server starting");
