@@ -9,7 +9,7 @@
 pub mod body;
 pub mod config;
 pub mod cutoff;
-pub mod in_flight;
+mod in_flight;
 pub mod lifecycle;
 pub mod link_check;
 pub mod phase;
@@ -24,8 +24,7 @@ use std::{fmt, net::SocketAddr, process::ExitCode};
 
 use tokio::net::TcpListener;
 
-pub use config::Config;
-pub use store::Store;
+use crate::{config::Config, store::Store};
 
 /// What every step serves from: database open, port bound.
 pub struct Service {
@@ -78,7 +77,7 @@ impl StartupError {
     /// The exit status for a process that never served: 2, so that a
     /// supervisor can tell a configuration mistake from a drain that ended
     /// badly (1).
-    pub const EXIT_STATUS: u8 = 2;
+    const EXIT_STATUS: u8 = 2;
 
     /// Prints the one line on standard error and gives the exit status.
     pub fn report(self) -> ExitCode {

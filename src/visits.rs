@@ -47,7 +47,7 @@ impl VisitBuffer {
     }
 
     /// Visits of `id` still waiting in memory.
-    pub fn pending(&self, id: i64) -> u64 {
+    fn pending(&self, id: i64) -> u64 {
         self.lock().get(&id).copied().unwrap_or(0)
     }
 
@@ -86,7 +86,7 @@ impl VisitBuffer {
 
     /// Visits of `id`, written and buffered, read while holding the
     /// connection so that a flush cannot move a batch in between.
-    pub async fn total(&self, store: &Store, id: i64) -> Result<u64, StoreError> {
+    async fn total(&self, store: &Store, id: i64) -> Result<u64, StoreError> {
         let buffer = self.clone();
         store
             .call(move |conn| {

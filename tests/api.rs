@@ -12,8 +12,8 @@ use axum::{
     routing::get,
 };
 use bookmarks::{
-    Store,
     routes::{BODY_LIMIT, api, with_middleware},
+    store::Store,
 };
 use http_body_util::BodyExt;
 use serde_json::{Value, json};

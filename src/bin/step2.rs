@@ -27,7 +27,8 @@
 use std::process::ExitCode;
 
 use bookmarks::{
-    Config, Service,
+    Service,
+    config::Config,
     routes::{api, with_middleware},
     server::serve,
     signals::ShutdownSignals,

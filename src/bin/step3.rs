@@ -38,7 +38,8 @@
 use std::{future::pending, process::ExitCode};
 
 use bookmarks::{
-    Config, Service, StartupError,
+    Service, StartupError,
+    config::Config,
     cutoff::{CutoffListener, cut_off},
     phase::{CUT_OFF_GRACE, Ending, RUNTIME_GRACE, after_cut_off, last_writes_by, phase, served},
     routes::{api, with_middleware},

@@ -49,7 +49,8 @@
 use std::process::ExitCode;
 
 use bookmarks::{
-    Config, Service, StartupError,
+    Service, StartupError,
+    config::Config,
     cutoff::{CutoffListener, cut_off},
     link_check::LinkChecker,
     phase::{

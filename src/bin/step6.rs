@@ -39,7 +39,8 @@
 use std::process::ExitCode;
 
 use bookmarks::{
-    Config, Service, StartupError,
+    Service, StartupError,
+    config::Config,
     cutoff::{CutoffListener, cut_off},
     lifecycle,
     link_check::LinkChecker,
