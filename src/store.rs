@@ -134,10 +134,13 @@ const SCHEMA: &str = "
 impl Store {
     /// Opens (or creates) the database and its schema.
     ///
-    /// Write-ahead logging makes a committed transaction durable the moment
-    /// `COMMIT` returns, even if the process is killed right after; with
-    /// `synchronous = NORMAL` that holds for a crash of the process (what
-    /// this course is about), though not for a power cut.
+    /// A committed transaction survives the process being killed right
+    /// after `COMMIT`, in any journal mode. Write-ahead logging (WAL) is
+    /// chosen so that readers and the writer do not block each other
+    /// (<https://www.sqlite.org/wal.html>). With `synchronous = NORMAL` a
+    /// commit is not synced to disk, so it survives a crash of the process
+    /// (what this course is about) but not necessarily a power cut
+    /// (<https://www.sqlite.org/pragma.html#pragma_synchronous>).
     pub fn open(path: &str) -> Result<Store, StoreError> {
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
