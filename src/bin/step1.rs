@@ -36,6 +36,8 @@ use tracing::{error, info};
 // ANCHOR: main
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Every setting is read and checked first; a bad one is a line on
+    // standard error and exit status 2, as is any failure to start.
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(err) => return err.report(),

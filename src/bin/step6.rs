@@ -77,6 +77,8 @@ fn main() -> ExitCode {
 // ANCHOR_END: runtime
 
 async fn run() -> ExitCode {
+    // Every setting is read and checked first; a bad one is a line on
+    // standard error and exit status 2, as is any failure to start.
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(err) => return err.report(),
