@@ -10,13 +10,15 @@
 use std::process::ExitCode;
 
 use bookmarks::{
-    BackgroundConfig, Service, StartupError,
+    Service, StartupError,
+    config::Config,
     cutoff::{CutoffListener, cut_off},
     link_check::LinkChecker,
     phase::{
         CUT_OFF_GRACE, Ending, LOG_GRACE, RUNTIME_GRACE, after_cut_off, drop_within,
         last_writes_by, phase, served,
     },
+    routes::with_middleware,
     server::serve,
     signals::ShutdownSignals,
     store, telemetry,
@@ -45,24 +47,25 @@ fn main() -> ExitCode {
 // ANCHOR_END: runtime
 
 async fn run() -> ExitCode {
-    // ANCHOR: logs
-    // Logging comes first, and with it the guard of the file writer: it
-    // lives until the very end of `run`, after `server stopped`.
-    let background = match BackgroundConfig::from_env() {
-        Ok(background) => background,
-        Err(err) => return StartupError::from(err).report(),
+    // Every setting is read and checked first; a bad one is a line on
+    // standard error and exit status 2, as is any failure to start.
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => return err.report(),
     };
-    let log_guard = match telemetry::init_with_file(background.log_file.as_deref()) {
+    // ANCHOR: logs
+    // Logs go to a file too now, and with it comes the guard of the file
+    // writer: it lives until the very end of `run`, after `server stopped`.
+    let log_guard = match telemetry::init_with_file(config.log_file.as_deref()) {
         Ok(guard) => guard,
         Err(err) => return err.report(),
     };
     // ANCHOR_END: logs
     let Service {
-        config,
         mut store,
         listener,
         addr,
-    } = match Service::start().await {
+    } = match Service::start(&config).await {
         Ok(service) => service,
         Err(err) => return err.report(),
     };
@@ -82,7 +85,7 @@ async fn run() -> ExitCode {
     let workers = TaskTracker::new();
     let visits = VisitBuffer::new();
     let flusher = workers.spawn(visits::flush_every(
-        background.flush_interval,
+        config.flush_interval,
         visits.clone(),
         store.clone(),
         stop_workers.clone(),
@@ -90,8 +93,8 @@ async fn run() -> ExitCode {
     let checker = workers.spawn(
         LinkChecker {
             store: store.clone(),
-            interval: background.check_interval,
-            delay: background.check_delay,
+            interval: config.check_interval,
+            delay: config.check_delay,
         }
         .run(stop_workers.clone()),
     );
@@ -100,17 +103,20 @@ async fn run() -> ExitCode {
     // ANCHOR_END: workers
 
     // TODO: add a `not_ready` token, and merge `lifecycle::routes(…)` (for
-    //       `/ready` and `/events`) into the app, wrapped once by
-    //       `routes::with_middleware`.
+    //       `/ready` and `/events`) into the app, inside
+    //       `with_middleware`.
     let drain = CancellationToken::new();
     let cutoff = CancellationToken::new();
     let listener = CutoffListener::new(listener, cutoff.clone());
 
     info!(%addr, "server starting");
     let mut server = tokio::spawn(
-        serve(listener, visits::app(store.clone(), visits.clone()))
-            .with_graceful_shutdown(drain.clone().cancelled_owned())
-            .into_future(),
+        serve(
+            listener,
+            with_middleware(visits::api(store.clone(), visits.clone())),
+        )
+        .with_graceful_shutdown(drain.clone().cancelled_owned())
+        .into_future(),
     );
 
     // TODO: on the first signal, log `not ready` (with `signal`), cancel
