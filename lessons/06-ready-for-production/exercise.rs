@@ -31,8 +31,12 @@ use tracing::{error, info};
 // ANCHOR: main
 // ANCHOR: runtime
 fn main() -> ExitCode {
-    // As in step 3: the runtime's shutdown leaves behind a blocking thread
-    // that is still running, after `run` has closed everything else.
+    // A runtime of our own rather than `#[tokio::main]`, for the way it
+    // ends. Dropping a runtime waits for every blocking thread still
+    // running, and nothing can stop one: a handler stuck in synchronous
+    // code would hold the exit for as long as it ran. `shutdown_timeout`
+    // waits a moment, then leaves such threads behind. By then the
+    // database is closed and the log has said what was abandoned.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -72,6 +76,8 @@ async fn run() -> ExitCode {
     if let Err(err) = bookmarks::create_background_tables(&store).await {
         return err.report();
     }
+    // Installed before `server starting`: from that line on, a signal is
+    // ours to handle rather than the end of the process.
     let mut signals = match ShutdownSignals::install() {
         Ok(signals) => signals,
         Err(err) => return err.report(),
@@ -105,18 +111,22 @@ async fn run() -> ExitCode {
     // TODO: add a `not_ready` token, and merge `lifecycle::routes(…)` (for
     //       `/ready` and `/events`) into the app, inside
     //       `with_middleware`.
+    // Two moments, two tokens. Cancelling `drain` starts the graceful
+    // shutdown; cancelling `cutoff` closes every connection still open.
     let drain = CancellationToken::new();
     let cutoff = CancellationToken::new();
     let listener = CutoffListener::new(listener, cutoff.clone());
+    // Step 4's API, plus `GET /bookmarks/{id}/visit`, which counts visits.
+    let app = with_middleware(visits::api(store.clone(), visits.clone()));
 
     info!(%addr, "server starting");
+    // The server runs in a task of its own so that `run` is free to wait
+    // for the signal and then to time the drain. axum's `serve` retries
+    // failed accepts itself and returns only once a shutdown has begun.
     let mut server = tokio::spawn(
-        serve(
-            listener,
-            with_middleware(visits::api(store.clone(), visits.clone())),
-        )
-        .with_graceful_shutdown(drain.clone().cancelled_owned())
-        .into_future(),
+        serve(listener, app)
+            .with_graceful_shutdown(drain.clone().cancelled_owned())
+            .into_future(),
     );
 
     // TODO: on the first signal, log `not ready` (with `signal`), cancel

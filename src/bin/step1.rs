@@ -1,26 +1,14 @@
 //! Step 1: a server with no shutdown at all.
 //!
-//! The bookmarks API, served by `axum::serve(..).await` and nothing else.
-//! There is no signal handler, so SIGINT (Ctrl+C) or SIGTERM ends the process
-//! wherever it happens to be: a request in flight gets a broken connection,
-//! the database is never closed, and the last log line is whatever came
-//! before the signal.
+//! The bookmarks API and nothing else: SIGINT or SIGTERM ends the process
+//! wherever it is. Chapter: `book/src/ch01-step1-no-shutdown.md`.
 //!
-//! Run with
-//!
-//! ```not_rust
-//! cargo run --bin step1
-//! ```
-//!
-//! Then, in a second terminal, start a slow request and stop the server
-//! while it is in flight:
+//! Run with `cargo run --bin step1`, then, in a second terminal:
 //!
 //! ```not_rust
 //! curl -i 'localhost:8080/slow?ms=5000'    # and, before it answers:
-//! kill -TERM "$(pgrep -x step1)"           # or Ctrl+C in the first terminal
+//! kill -TERM "$(pgrep -x step1)"           # curl: Empty reply from server
 //! ```
-//!
-//! curl reports `Empty reply from server`. Step 2 fixes that.
 
 use std::process::ExitCode;
 

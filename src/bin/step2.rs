@@ -1,28 +1,15 @@
 //! Step 2: catch the signal and drain.
 //!
-//! SIGINT and SIGTERM no longer kill the process. The first one stops the
-//! server from accepting new connections, lets every request already in
-//! flight finish, closes the database and exits 0.
+//! The first SIGINT or SIGTERM stops accepting, lets the requests in flight
+//! finish, closes the database and exits 0. Chapter:
+//! `book/src/ch02-step2-drain.md`.
 //!
-//! The problem it leaves: the drain has no end. One request that never
-//! finishes (a stuck client, a hung dependency) keeps the process alive
-//! until something sends SIGKILL. Step 3 adds a deadline.
-//!
-//! Run with
-//!
-//! ```not_rust
-//! cargo run --bin step2
-//! ```
-//!
-//! Then, in a second terminal:
+//! Run with `cargo run --bin step2`, then, in a second terminal:
 //!
 //! ```not_rust
 //! curl -i 'localhost:8080/slow?ms=5000'    # and, before it answers:
-//! kill -TERM "$(pgrep -x step2)"           # or Ctrl+C in the first terminal
+//! kill -TERM "$(pgrep -x step2)"           # curl still gets 200 OK
 //! ```
-//!
-//! curl still gets its `200 OK`, then the server logs `database closed` and
-//! `server stopped`.
 
 use std::process::ExitCode;
 

@@ -1,31 +1,17 @@
 //! Step 4: a second signal forces the exit.
 //!
-//! As step 3, but while the drain runs, a second SIGINT or SIGTERM logs
-//! `forced shutdown` and cuts off what is left at once: the same cut-off
-//! as at the deadline, the database still closed, exit status 1, the
-//! process gone at most 250 ms after that second signal. An operator
-//! pressing Ctrl+C twice, or a supervisor that escalates, no longer waits
-//! for the deadline.
+//! While the drain runs, a second SIGINT or SIGTERM logs `forced shutdown`
+//! and cuts off at once, as the deadline would: exit 1, the process gone
+//! at most 250 ms later. Chapter: `book/src/ch04-step4-second-signal.md`.
 //!
-//! What it leaves: only HTTP is drained. A real service also runs
-//! background work and buffers writes; step 5 stops those in order.
-//!
-//! Run with
-//!
-//! ```not_rust
-//! SHUTDOWN_TIMEOUT=30s cargo run --bin step4
-//! ```
-//!
-//! Then, in a second terminal, a request that outlives the deadline:
+//! Run with `SHUTDOWN_TIMEOUT=30s cargo run --bin step4`, then, in a second
+//! terminal:
 //!
 //! ```not_rust
 //! curl -i 'localhost:8080/slow?ms=60000&mode=query'   # and, before it answers:
 //! kill -TERM "$(pgrep -x step4)"           # the drain starts
-//! kill -TERM "$(pgrep -x step4)"           # and is cut short
+//! kill -TERM "$(pgrep -x step4)"           # and is cut short: exit 1
 //! ```
-//!
-//! The second signal ends the process at once, with status 1; the query's
-//! transaction is rolled back.
 
 use std::process::ExitCode;
 

@@ -1,50 +1,21 @@
 //! Step 5: background work, buffered writes, and shutdown in order.
 //!
-//! The service now does more than answer requests. `GET /bookmarks/{id}/visit`
-//! counts visits in memory, and a background task writes them every
-//! `FLUSH_INTERVAL`. A link checker passes over the bookmarks every
-//! `CHECK_INTERVAL`, ten links per unit, one transaction per unit. Logs can
-//! also go to `LOG_FILE` through a non-blocking writer.
+//! Visits are counted in memory and written every `FLUSH_INTERVAL`, a link
+//! checker runs every `CHECK_INTERVAL`, logs can also go to `LOG_FILE`.
+//! Shutdown stops them in order: requests, workers, the cut-off if either
+//! ran out of time, the visit flush, the database, the logs. Chapter:
+//! `book/src/ch05-step5-in-order.md`.
 //!
-//! Each of those holds something that a careless exit loses: visits in the
-//! buffer, a unit half checked, log lines in the writer's queue. So shutdown
-//! runs in a fixed order, each phase logged, the first two within one
-//! deadline counted from the signal:
-//!
-//! 1. drain requests (nothing new can be counted after this), and tell
-//!    the workers to take no new work;
-//! 2. stop the workers: wait for the work in hand;
-//! 3. if either ran out of time, cut off what is left;
-//! 4. flush the visit buffer (the last write);
-//! 5. close the database;
-//! 6. flush the logs.
-//!
-//! A second signal forces the exit as in step 4. A worker that outlives
-//! the deadline is cut off with the requests: aborted at its next `.await`,
-//! its database call stopped and rolled back. The flush and the close still
-//! happen after the cut-off, when nothing else holds the connection, each
-//! wait with a bound of its own, as for the log writer: the process is gone
-//! at most 250 ms after the deadline or the second signal.
-//!
-//! Run with
-//!
-//! ```not_rust
-//! FLUSH_INTERVAL=30s LOG_FILE=step5.log cargo run --bin step5
-//! ```
-//!
-//! Then, in a second terminal, add a bookmark, visit it, and stop the server
-//! well before the next flush:
+//! Run with `FLUSH_INTERVAL=30s LOG_FILE=step5.log cargo run --bin step5`,
+//! then, in a second terminal:
 //!
 //! ```not_rust
 //! curl -s localhost:8080/bookmarks -H 'content-type: application/json' \
 //!      -d '{"url":"https://tokio.rs/","title":"Tokio"}'
 //! curl -s -o /dev/null -w '%{http_code}\n' localhost:8080/bookmarks/1/visit
 //! kill -TERM "$(pgrep -x step5)"
-//! tail -n 3 step5.log
+//! tail -n 3 step5.log    # visits flushed visits=1, database closed, server stopped
 //! ```
-//!
-//! The log shows `visits flushed visits=1`, then `database closed` and
-//! `server stopped`, and so does the last line of `step5.log`.
 
 use std::process::ExitCode;
 
@@ -70,8 +41,12 @@ use tracing::{error, info};
 // ANCHOR: main
 // ANCHOR: runtime
 fn main() -> ExitCode {
-    // As in step 3: the runtime's shutdown leaves behind a blocking thread
-    // that is still running, after `run` has closed everything else.
+    // A runtime of our own rather than `#[tokio::main]`, for the way it
+    // ends. Dropping a runtime waits for every blocking thread still
+    // running, and nothing can stop one: a handler stuck in synchronous
+    // code would hold the exit for as long as it ran. `shutdown_timeout`
+    // waits a moment, then leaves such threads behind. By then the
+    // database is closed and the log has said what was abandoned.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -111,6 +86,8 @@ async fn run() -> ExitCode {
     if let Err(err) = bookmarks::create_background_tables(&store).await {
         return err.report();
     }
+    // Installed before `server starting`: from that line on, a signal is
+    // ours to handle rather than the end of the process.
     let mut signals = match ShutdownSignals::install() {
         Ok(signals) => signals,
         Err(err) => return err.report(),
@@ -141,18 +118,22 @@ async fn run() -> ExitCode {
     workers.close();
     // ANCHOR_END: workers
 
+    // Two moments, two tokens. Cancelling `drain` starts the graceful
+    // shutdown; cancelling `cutoff` closes every connection still open.
     let drain = CancellationToken::new();
     let cutoff = CancellationToken::new();
     let listener = CutoffListener::new(listener, cutoff.clone());
+    // Step 4's API, plus `GET /bookmarks/{id}/visit`, which counts visits.
+    let app = with_middleware(visits::api(store.clone(), visits.clone()));
 
     info!(%addr, "server starting");
+    // The server runs in a task of its own so that `run` is free to wait
+    // for the signal and then to time the drain. axum's `serve` retries
+    // failed accepts itself and returns only once a shutdown has begun.
     let mut server = tokio::spawn(
-        serve(
-            listener,
-            with_middleware(visits::api(store.clone(), visits.clone())),
-        )
-        .with_graceful_shutdown(drain.clone().cancelled_owned())
-        .into_future(),
+        serve(listener, app)
+            .with_graceful_shutdown(drain.clone().cancelled_owned())
+            .into_future(),
     );
 
     let signal = signals.recv().await;

@@ -1,30 +1,13 @@
 //! Step 6: ready for production.
 //!
-//! As step 5, with what a service behind a load balancer needs:
+//! `GET /ready` answers 503 from the first signal while `/health` stays
+//! 200; `SHUTDOWN_DELAY` keeps serving that long before the drain, so a
+//! load balancer stops sending first; `GET /events` ends itself when the
+//! drain begins. Chapter: `book/src/ch06-step6-ready.md`; `deploy/` holds
+//! the Docker, Kubernetes and systemd files.
 //!
-//! - `GET /ready` answers 200 while serving and 503 from the first signal
-//!   on, while `GET /health` stays 200 until the process ends;
-//! - `SHUTDOWN_DELAY` (default `0s`) keeps the server accepting and serving
-//!   for that long after the first signal, so that a load balancer, which
-//!   needs a few seconds to notice, stops sending before the drain closes
-//!   the door; the logs say `not ready`, then `shutting down`;
-//! - `GET /events`, a server-sent-events stream of new bookmarks, ends by
-//!   itself when the drain begins instead of holding it until the deadline.
-//!
-//! A second signal during the delay or the drain forces the exit, as
-//! before, and the bound holds as before: the process is gone at most
-//! 250 ms after the drain deadline (counted from the end of the delay) or
-//! after a second signal. `deploy/` holds the Docker, Kubernetes and systemd files that
-//! go with these settings.
-//!
-//! Run with
-//!
-//! ```not_rust
-//! SHUTDOWN_DELAY=5s cargo run --bin step6
-//! ```
-//!
-//! Then, in a second terminal, open the event stream, send the signal, and
-//! watch readiness flip while requests are still served:
+//! Run with `SHUTDOWN_DELAY=5s cargo run --bin step6`, then, in a second
+//! terminal:
 //!
 //! ```not_rust
 //! curl -N localhost:8080/events &
@@ -32,9 +15,6 @@
 //! curl -i localhost:8080/ready      # 503 for five seconds, and yet
 //! curl -i localhost:8080/health     # 200: still serving
 //! ```
-//!
-//! After five seconds the event stream ends with `event: shutdown` and the
-//! server exits 0 at once, without waiting for the stream's deadline.
 
 use std::process::ExitCode;
 
@@ -61,8 +41,12 @@ use tracing::{error, info, warn};
 // ANCHOR: main
 // ANCHOR: runtime
 fn main() -> ExitCode {
-    // As in step 3: the runtime's shutdown leaves behind a blocking thread
-    // that is still running, after `run` has closed everything else.
+    // A runtime of our own rather than `#[tokio::main]`, for the way it
+    // ends. Dropping a runtime waits for every blocking thread still
+    // running, and nothing can stop one: a handler stuck in synchronous
+    // code would hold the exit for as long as it ran. `shutdown_timeout`
+    // waits a moment, then leaves such threads behind. By then the
+    // database is closed and the log has said what was abandoned.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -102,6 +86,8 @@ async fn run() -> ExitCode {
     if let Err(err) = bookmarks::create_background_tables(&store).await {
         return err.report();
     }
+    // Installed before `server starting`: from that line on, a signal is
+    // ours to handle rather than the end of the process.
     let mut signals = match ShutdownSignals::install() {
         Ok(signals) => signals,
         Err(err) => return err.report(),
@@ -149,6 +135,9 @@ async fn run() -> ExitCode {
     // ANCHOR_END: app
 
     info!(%addr, "server starting");
+    // The server runs in a task of its own so that `run` is free to wait
+    // for the signal and then to time the drain. axum's `serve` retries
+    // failed accepts itself and returns only once a shutdown has begun.
     let mut server = tokio::spawn(
         serve(listener, app)
             .with_graceful_shutdown(drain.clone().cancelled_owned())
