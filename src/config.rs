@@ -24,12 +24,12 @@ use crate::StartupError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// `HOST`: the address to bind.
-    pub host: IpAddr,
+    pub(crate) host: IpAddr,
     /// `PORT`: `0` asks the operating system for a free port, which is what
     /// the tests do; the real port is logged in `server starting`.
-    pub port: u16,
+    pub(crate) port: u16,
     /// `DATABASE_URL`: a SQLite file, or `:memory:`.
-    pub database_url: String,
+    pub(crate) database_url: String,
     /// `SHUTDOWN_TIMEOUT`: how long the drain may take, counted from the
     /// signal.
     pub shutdown_timeout: Duration,
@@ -38,7 +38,7 @@ pub struct Config {
     pub shutdown_delay: Duration,
     /// `HEADER_TIMEOUT`, `BODY_TIMEOUT`, `IDLE_TIMEOUT`: bounds on slow and
     /// silent clients in normal operation, applied by [`crate::server`].
-    pub timeouts: Timeouts,
+    pub(crate) timeouts: Timeouts,
     /// `FLUSH_INTERVAL` (step 5): how often buffered visits are written to
     /// the database.
     pub flush_interval: Duration,
@@ -161,7 +161,7 @@ impl Config {
 /// operation. The drain deadline (`SHUTDOWN_TIMEOUT`) is another matter:
 /// it bounds the whole drain, whatever the clients do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
+pub(crate) struct Timeouts {
     /// `HEADER_TIMEOUT` (default `10s`): a request head (request line and
     /// headers) must arrive whole within it, or the connection is closed
     /// without an answer.
