@@ -11,7 +11,7 @@ use tracing::{error, warn};
 // ANCHOR: bound
 /// The promise, from step 3 on: the process is gone at most this long
 /// after the drain deadline, or after a second signal (step 4 on).
-pub const BOUND: Duration = Duration::from_millis(250);
+pub(crate) const BOUND: Duration = Duration::from_millis(250);
 
 /// After the cut-off, how long what was cut off gets to end: a connection
 /// task, an aborted worker. Each ends at its next poll, within a
@@ -24,7 +24,7 @@ pub const CUT_OFF_GRACE: Duration = Duration::from_millis(50);
 /// until the deadline. The close itself, once it has the connection, runs
 /// to its end: its checkpoint is a write to the disk, which no bound of
 /// ours can shorten (see `Store::close_or_give_up`).
-pub const CLOSE_GRACE: Duration = Duration::from_millis(100);
+const CLOSE_GRACE: Duration = Duration::from_millis(100);
 
 /// The log file's writer thread, to write the lines still queued.
 pub const LOG_GRACE: Duration = Duration::from_millis(25);
@@ -156,6 +156,20 @@ pub fn last_writes_by(deadline: Instant, cut_off: bool) -> Instant {
     from + CLOSE_GRACE
 }
 // ANCHOR_END: after_cut_off
+
+// ANCHOR: logs_within
+/// How long the log file's writer may take to flush: what is left of the
+/// deadline on a clean stop, so that a busy machine does not cost the last
+/// lines; only [`LOG_GRACE`] once the stop was cut off (the deadline passed,
+/// or a second signal asked for the exit now), to keep the bound.
+pub fn logs_within(deadline: Instant, cut_off: bool) -> Duration {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if cut_off {
+        LOG_GRACE
+    } else {
+        left.max(LOG_GRACE)
+    }
+}
 
 // ANCHOR: drop_within
 /// Drops `value` on a thread of its own and waits at most `limit` for the
