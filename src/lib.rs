@@ -16,6 +16,7 @@ pub mod routes;
 pub mod server;
 pub mod signals;
 pub mod store;
+pub mod systemd;
 pub mod telemetry;
 pub mod visits;
 
@@ -43,6 +44,14 @@ impl Service {
     /// Binding here, before the step logs `server starting`, means that by
     /// the time that line appears the port accepts connections.
     pub async fn start() -> Result<Service, StartupError> {
+        Service::start_on(None).await
+    }
+
+    /// As [`Service::start`], but serving `inherited`, a listening socket
+    /// this process was handed (step 7), instead of binding `HOST:PORT`.
+    pub async fn start_on(
+        inherited: Option<std::net::TcpListener>,
+    ) -> Result<Service, StartupError> {
         let config = Config::from_env()?;
         // A step that also logs to a file (step 5 on) has set logging up
         // already, and holds the guard that flushes it.
@@ -55,10 +64,19 @@ impl Service {
                 config.database_url
             ))
         })?;
-        let wanted = SocketAddr::new(config.host, config.port);
-        let listener = TcpListener::bind(wanted).await.map_err(|err| {
-            StartupError(format!("cannot listen on {wanted} (HOST, PORT): {err}"))
-        })?;
+        let listener = match inherited {
+            // tokio needs the socket non-blocking; systemd hands it blocking.
+            Some(inherited) => inherited
+                .set_nonblocking(true)
+                .and_then(|()| TcpListener::from_std(inherited))
+                .map_err(|err| StartupError(format!("cannot serve the inherited socket: {err}")))?,
+            None => {
+                let wanted = SocketAddr::new(config.host, config.port);
+                TcpListener::bind(wanted).await.map_err(|err| {
+                    StartupError(format!("cannot listen on {wanted} (HOST, PORT): {err}"))
+                })?
+            }
+        };
         let addr = listener
             .local_addr()
             .map_err(|err| StartupError(format!("cannot read the bound address: {err}")))?;
