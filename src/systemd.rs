@@ -18,6 +18,7 @@ use tracing::warn;
 
 use crate::StartupError;
 
+// ANCHOR: inherited_listener
 /// The listening socket this process was handed, if `LISTEN_FDS` and
 /// `LISTEN_PID` say it was given one.
 ///
@@ -53,7 +54,9 @@ pub fn inherited_listener() -> Result<Option<TcpListener>, StartupError> {
         .ok_or_else(|| StartupError("LISTEN_FDS named no socket".to_owned()))
         .map(Some)
 }
+// ANCHOR_END: inherited_listener
 
+// ANCHOR: notify
 /// Sends notify messages when `NOTIFY_SOCKET` is set; does nothing when it
 /// is not. A message that cannot be sent is logged, never fatal: the
 /// service serves whether or not its manager hears.
@@ -90,6 +93,7 @@ impl Notify {
         send(&[NotifyState::Status(status)]);
     }
 }
+// ANCHOR_END: notify
 
 /// Microseconds for `EXTEND_TIMEOUT_USEC`, which `sd-notify` takes as a
 /// `u32` (71 minutes at most): a longer wait is capped there.

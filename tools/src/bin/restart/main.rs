@@ -67,6 +67,9 @@ struct Options {
     /// Load between two restarts
     #[arg(long, value_name = "D", default_value = "500ms", value_parser = bounded_duration)]
     interval: Duration,
+    /// SHUTDOWN_DELAY for the step, passed on as typed
+    #[arg(long, value_name = "D", default_value = "0s", value_parser = duration_as_typed)]
+    shutdown_delay: String,
     /// Run this executable as STEP instead of building it
     #[arg(long, value_name = "PATH")]
     binary: Option<PathBuf>,
@@ -84,6 +87,10 @@ enum Mode {
 
 fn step(text: &str) -> Result<String, String> {
     step_number(text).map(|_| text.to_owned())
+}
+
+fn duration_as_typed(text: &str) -> Result<String, String> {
+    bounded_duration(text).map(|_| text.to_owned())
 }
 
 /// At most a minute: every wait in this tool has an end.
@@ -152,6 +159,7 @@ fn run(options: &Options) -> Result<(), String> {
         let launch = Launch::binary(&options.step, &binary)
             .env("DATABASE_URL", &database)
             .env("SHUTDOWN_TIMEOUT", "5s")
+            .env("SHUTDOWN_DELAY", &options.shutdown_delay)
             .env("PORT", port.to_string())
             .env("RUST_LOG", format!("warn,{}=info", options.step));
         match &kept {
