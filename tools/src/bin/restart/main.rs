@@ -258,7 +258,8 @@ fn wait_exit(server: &mut Server) -> Result<String, String> {
 /// connection alive if odd, and sends slow requests if a multiple of four.
 fn client(index: u32, addr: SocketAddr, stop: &AtomicBool, deadline: Instant) -> Counts {
     let keep_alive = index % 2 == 1;
-    let request = if index % 4 == 0 {
+    let slow = index.is_multiple_of(4);
+    let request = if slow {
         Request::get("/slow?ms=100")
     } else {
         Request::get("/health")
@@ -296,7 +297,7 @@ fn client(index: u32, addr: SocketAddr, stop: &AtomicBool, deadline: Instant) ->
         match answer {
             Ok(response) if (200..300).contains(&response.status) => {
                 counts.ok += 1;
-                if index % 4 != 0 {
+                if !slow {
                     counts.longest = counts.longest.max(started.elapsed());
                 }
                 if keep_alive && response.keep_alive {
