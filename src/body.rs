@@ -36,7 +36,7 @@ pub const DISCARD_LIMIT: u64 = 4 * 1024 * 1024;
 // ANCHOR: limit
 /// Middleware: reads the request body whole (at most [`BODY_LIMIT`] bytes)
 /// before the handler runs.
-pub async fn limit(request: Request, next: Next) -> Response {
+pub(crate) async fn limit(request: Request, next: Next) -> Response {
     let (parts, mut body) = request.into_parts();
     let declared = content_length(&parts.headers).filter(|&length| length > BODY_LIMIT as u64);
     if let Some(declared) = declared {

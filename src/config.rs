@@ -1,8 +1,15 @@
 //! Configuration from the environment, read once at start.
 //!
-//! Every step reads the same variables; a step that has no use for one (step 1
-//! and step 2 have no drain deadline) still checks it, so a typo fails the same
-//! way whichever step runs.
+//! The policy: **every variable is checked by every step.** Each step calls
+//! [`Config::from_env`], which reads and checks all of them, including those
+//! the step has no use for (step 1 has no drain deadline, steps 1 to 4 no
+//! workers and no log file). So a typo fails the same way whichever step runs,
+//! and moving on to the next step never turns a setting that was accepted
+//! into one that is refused. Checking means the value's form; a step that
+//! uses `LOG_FILE` (5 on) also opens the file, and reports when it cannot.
+//!
+//! A bad value is one line on standard error that names the variable, and
+//! exit status 2 ([`StartupError::report`]).
 
 use std::{
     env, fmt,
@@ -11,16 +18,18 @@ use std::{
     time::Duration,
 };
 
+use crate::StartupError;
+
 /// The settings every step understands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// `HOST`: the address to bind.
-    pub host: IpAddr,
+    pub(crate) host: IpAddr,
     /// `PORT`: `0` asks the operating system for a free port, which is what
     /// the tests do; the real port is logged in `server starting`.
-    pub port: u16,
+    pub(crate) port: u16,
     /// `DATABASE_URL`: a SQLite file, or `:memory:`.
-    pub database_url: String,
+    pub(crate) database_url: String,
     /// `SHUTDOWN_TIMEOUT`: how long the drain may take, counted from the
     /// signal.
     pub shutdown_timeout: Duration,
@@ -29,7 +38,18 @@ pub struct Config {
     pub shutdown_delay: Duration,
     /// `HEADER_TIMEOUT`, `BODY_TIMEOUT`, `IDLE_TIMEOUT`: bounds on slow and
     /// silent clients in normal operation, applied by [`crate::server`].
-    pub timeouts: Timeouts,
+    pub(crate) timeouts: Timeouts,
+    /// `FLUSH_INTERVAL` (step 5): how often buffered visits are written to
+    /// the database.
+    pub flush_interval: Duration,
+    /// `CHECK_INTERVAL` (step 5): how often the link checker starts a pass
+    /// over the bookmarks.
+    pub check_interval: Duration,
+    /// `CHECK_DELAY` (step 5): how long checking one link takes, standing in
+    /// for the request a real checker would send.
+    pub check_delay: Duration,
+    /// `LOG_FILE` (step 5, unset by default): a file the logs also go to.
+    pub log_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -41,6 +61,10 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(10),
             shutdown_delay: Duration::ZERO,
             timeouts: Timeouts::default(),
+            flush_interval: Duration::from_secs(1),
+            check_interval: Duration::from_secs(60),
+            check_delay: Duration::from_millis(100),
+            log_file: None,
         }
     }
 }
@@ -48,10 +72,10 @@ impl Default for Config {
 /// A variable that is set but cannot be used. Its `Display` is the one line
 /// the binary prints before it exits.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub value: String,
-    pub expected: &'static str,
+pub(crate) struct ConfigError {
+    variable: &'static str,
+    value: String,
+    expected: &'static str,
 }
 
 impl fmt::Display for ConfigError {
@@ -67,15 +91,24 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Config, ConfigError> {
-        Config::from_lookup(|name| env::var(name).ok())
+    /// Reads and checks every variable of the process environment.
+    pub fn from_env() -> Result<Config, StartupError> {
+        Config::from_lookup(|name| env::var(name).ok()).map_err(|err| StartupError(err.to_string()))
     }
 
     /// Reads settings through `lookup`, so tests can pass a map instead of
     /// mutating the process environment.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let defaults = Config::default();
+        // A zero interval would make tokio's timer panic.
+        let interval = |variable| {
+            parse(
+                &lookup,
+                variable,
+                "a duration such as 500ms, 2s or 1m, above 0 and at most 24h",
+                |v| duration(v).filter(|d| !d.is_zero()),
+            )
+        };
         Ok(Config {
             host: parse(
                 &lookup,
@@ -107,6 +140,18 @@ impl Config {
             )?
             .unwrap_or(defaults.shutdown_delay),
             timeouts: Timeouts::from_lookup(&lookup)?,
+            flush_interval: interval("FLUSH_INTERVAL")?.unwrap_or(defaults.flush_interval),
+            check_interval: interval("CHECK_INTERVAL")?.unwrap_or(defaults.check_interval),
+            check_delay: parse(
+                &lookup,
+                "CHECK_DELAY",
+                "a duration such as 0s, 100ms or 1s, at most 24h",
+                duration,
+            )?
+            .unwrap_or(defaults.check_delay),
+            log_file: parse(&lookup, "LOG_FILE", "a file path", |v| {
+                (!v.is_empty()).then(|| PathBuf::from(v))
+            })?,
         })
     }
 }
@@ -116,7 +161,7 @@ impl Config {
 /// operation. The drain deadline (`SHUTDOWN_TIMEOUT`) is another matter:
 /// it bounds the whole drain, whatever the clients do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
+pub(crate) struct Timeouts {
     /// `HEADER_TIMEOUT` (default `10s`): a request head (request line and
     /// headers) must arrive whole within it, or the connection is closed
     /// without an answer.
@@ -149,7 +194,7 @@ impl Default for Timeouts {
 
 impl Timeouts {
     /// Reads the three variables of the process environment.
-    pub fn from_env() -> Result<Timeouts, ConfigError> {
+    pub(crate) fn from_env() -> Result<Timeouts, ConfigError> {
         Timeouts::from_lookup(&|name: &str| env::var(name).ok())
     }
 
@@ -172,66 +217,10 @@ impl Timeouts {
     }
 }
 
-/// The settings of step 5's background work; steps 1 to 4 do not read them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BackgroundConfig {
-    /// `FLUSH_INTERVAL` (default `1s`): how often buffered visits are
-    /// written to the database.
-    pub flush_interval: Duration,
-    /// `CHECK_INTERVAL` (default `1m`): how often the link checker starts a
-    /// pass over the bookmarks.
-    pub check_interval: Duration,
-    /// `CHECK_DELAY` (default `100ms`): how long checking one link takes,
-    /// standing in for the request a real checker would send.
-    pub check_delay: Duration,
-    /// `LOG_FILE` (unset by default): a file the logs also go to.
-    pub log_file: Option<PathBuf>,
-}
-
-impl Default for BackgroundConfig {
-    fn default() -> Self {
-        BackgroundConfig {
-            flush_interval: Duration::from_secs(1),
-            check_interval: Duration::from_secs(60),
-            check_delay: Duration::from_millis(100),
-            log_file: None,
-        }
-    }
-}
-
-impl BackgroundConfig {
-    pub fn from_env() -> Result<BackgroundConfig, ConfigError> {
-        BackgroundConfig::from_lookup(|name| env::var(name).ok())
-    }
-
-    pub fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<BackgroundConfig, ConfigError> {
-        let defaults = BackgroundConfig::default();
-        let duration = |variable, nonzero: bool| {
-            parse(
-                &lookup,
-                variable,
-                "a duration such as 500ms, 2s or 1m, at most 24h",
-                |v| duration(v).filter(|d| !nonzero || !d.is_zero()),
-            )
-        };
-        Ok(BackgroundConfig {
-            // A zero interval would make tokio's timer panic.
-            flush_interval: duration("FLUSH_INTERVAL", true)?.unwrap_or(defaults.flush_interval),
-            check_interval: duration("CHECK_INTERVAL", true)?.unwrap_or(defaults.check_interval),
-            check_delay: duration("CHECK_DELAY", false)?.unwrap_or(defaults.check_delay),
-            log_file: parse(&lookup, "LOG_FILE", "a file path", |v| {
-                (!v.is_empty()).then(|| PathBuf::from(v))
-            })?,
-        })
-    }
-}
-
 /// The longest duration any setting takes. Beyond it a typo (`10000h`)
 /// is likelier than intent, and far enough beyond it, adding the duration
 /// to the clock would overflow.
-pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A duration as people write them (`500ms`, `2s`, `1m`), up to a day.
 fn duration(text: &str) -> Option<Duration> {
@@ -279,6 +268,10 @@ mod tests {
         assert_eq!(config.database_url, "bookmarks.db");
         assert_eq!(config.shutdown_timeout, Duration::from_secs(10));
         assert_eq!(config.shutdown_delay, Duration::ZERO);
+        assert_eq!(config.flush_interval, Duration::from_secs(1));
+        assert_eq!(config.check_interval, Duration::from_secs(60));
+        assert_eq!(config.check_delay, Duration::from_millis(100));
+        assert_eq!(config.log_file, None);
         let ten = Duration::from_secs(10);
         assert_eq!(
             config.timeouts,
@@ -322,27 +315,6 @@ mod tests {
     }
 
     #[test]
-    fn background_settings_have_defaults_and_name_bad_values() {
-        let none = |_: &str| None;
-        assert_eq!(
-            BackgroundConfig::from_lookup(none).unwrap(),
-            BackgroundConfig::default()
-        );
-        for (variable, value) in [
-            ("FLUSH_INTERVAL", "soon"),
-            ("FLUSH_INTERVAL", "0s"),
-            ("CHECK_INTERVAL", "often"),
-            ("CHECK_DELAY", "-1s"),
-            ("LOG_FILE", ""),
-        ] {
-            let err =
-                BackgroundConfig::from_lookup(|name| (name == variable).then(|| value.into()))
-                    .unwrap_err();
-            assert_eq!(err.variable, variable, "{value}");
-        }
-    }
-
-    #[test]
     fn a_bad_value_names_its_variable() {
         for (variable, value) in [
             ("HOST", "localhost:80"),
@@ -353,6 +325,11 @@ mod tests {
             ("SHUTDOWN_DELAY", "later"),
             ("SHUTDOWN_TIMEOUT", "500000000000y"),
             ("SHUTDOWN_DELAY", "25h"),
+            ("FLUSH_INTERVAL", "soon"),
+            ("FLUSH_INTERVAL", "0s"),
+            ("CHECK_INTERVAL", "often"),
+            ("CHECK_DELAY", "-1s"),
+            ("LOG_FILE", ""),
         ] {
             let err = config(&[(variable, value)]).unwrap_err();
             assert_eq!(err.variable, variable);

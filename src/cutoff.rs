@@ -45,8 +45,8 @@ use crate::{
 /// or write (`connections` is the token given to [`CutoffListener`]), the
 /// database call still running stops and rolls back, and a line says what
 /// was abandoned. Only `store`, the caller's handle, still reaches the
-/// database afterwards. Returns what was in flight.
-pub fn cut_off(connections: &CancellationToken, store: &mut Store) -> in_flight::Snapshot {
+/// database afterwards.
+pub fn cut_off(connections: &CancellationToken, store: &mut Store) {
     let abandoned = in_flight::Snapshot::now();
     warn!(
         requests = abandoned.requests,
@@ -57,7 +57,6 @@ pub fn cut_off(connections: &CancellationToken, store: &mut Store) -> in_flight:
     );
     connections.cancel();
     store.cut_off();
-    abandoned
 }
 // ANCHOR_END: cut_off
 

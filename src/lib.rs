@@ -1,14 +1,15 @@
 //! The bookmarks service that every step shares.
 //!
 //! Everything here stays the same from one step to the next: configuration,
-//! the database, the routes, logging. How the process *stops* is not here: each
+//! the database, the routes, logging. Each step calls them in its own `main`,
+//! in the order it needs. How the process *stops* is not here: each
 //! `src/bin/stepN.rs` writes its shutdown out whole, so that the difference
 //! between two steps is the lesson.
 
 pub mod body;
 pub mod config;
 pub mod cutoff;
-pub mod in_flight;
+mod in_flight;
 pub mod lifecycle;
 pub mod link_check;
 pub mod phase;
@@ -24,14 +25,10 @@ use std::{fmt, net::SocketAddr, process::ExitCode};
 
 use tokio::net::TcpListener;
 
-pub use config::{BackgroundConfig, Config, ConfigError};
-pub use routes::app;
-pub use store::Store;
+use crate::{config::Config, store::Store};
 
-/// What every step starts from: settings read, logging on, database open,
-/// port bound.
+/// What every step serves from: database open, port bound.
 pub struct Service {
-    pub config: Config,
     pub store: Store,
     pub listener: TcpListener,
     /// The address actually bound: with `PORT=0`, the port the OS chose.
@@ -43,21 +40,16 @@ impl Service {
     ///
     /// Binding here, before the step logs `server starting`, means that by
     /// the time that line appears the port accepts connections.
-    pub async fn start() -> Result<Service, StartupError> {
-        Service::start_on(None).await
+    pub async fn start(config: &Config) -> Result<Service, StartupError> {
+        Service::start_on(config, None).await
     }
 
     /// As [`Service::start`], but serving `inherited`, a listening socket
     /// this process was handed (step 7), instead of binding `HOST:PORT`.
     pub async fn start_on(
+        config: &Config,
         inherited: Option<std::net::TcpListener>,
     ) -> Result<Service, StartupError> {
-        let config = Config::from_env()?;
-        // A step that also logs to a file (step 5 on) has set logging up
-        // already, and holds the guard that flushes it.
-        if !tracing::dispatcher::has_been_set() {
-            telemetry::init()?;
-        }
         let store = Store::open(&config.database_url).map_err(|err| {
             StartupError(format!(
                 "cannot open database DATABASE_URL={:?}: {err}",
@@ -81,7 +73,6 @@ impl Service {
             .local_addr()
             .map_err(|err| StartupError(format!("cannot read the bound address: {err}")))?;
         Ok(Service {
-            config,
             store,
             listener,
             addr,
@@ -101,17 +92,11 @@ impl fmt::Display for StartupError {
 
 impl std::error::Error for StartupError {}
 
-impl From<ConfigError> for StartupError {
-    fn from(err: ConfigError) -> Self {
-        StartupError(err.to_string())
-    }
-}
-
 impl StartupError {
     /// The exit status for a process that never served: 2, so that a
     /// supervisor can tell a configuration mistake from a drain that ended
     /// badly (1).
-    pub const EXIT_STATUS: u8 = 2;
+    const EXIT_STATUS: u8 = 2;
 
     /// Prints the one line on standard error and gives the exit status.
     pub fn report(self) -> ExitCode {

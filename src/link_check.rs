@@ -17,11 +17,11 @@ use tracing::{info, warn};
 use crate::store::{Store, StoreError};
 
 /// Links checked per unit, and per transaction.
-pub const UNIT_SIZE: i64 = 10;
+const UNIT_SIZE: i64 = 10;
 
 /// Creates step 5's tables: a row per finished unit, and a row per link
 /// checked in it.
-pub async fn create_tables(store: &Store) -> Result<(), StoreError> {
+pub(crate) async fn create_tables(store: &Store) -> Result<(), StoreError> {
     store
         .call(|conn| {
             conn.execute_batch(

@@ -11,7 +11,7 @@ use tracing::{error, warn};
 // ANCHOR: bound
 /// The promise, from step 3 on: the process is gone at most this long
 /// after the drain deadline, or after a second signal (step 4 on).
-pub const BOUND: Duration = Duration::from_millis(250);
+pub(crate) const BOUND: Duration = Duration::from_millis(250);
 
 /// After the cut-off, how long what was cut off gets to end: a connection
 /// task, an aborted worker. Each ends at its next poll, within a
@@ -24,7 +24,7 @@ pub const CUT_OFF_GRACE: Duration = Duration::from_millis(50);
 /// until the deadline. The close itself, once it has the connection, runs
 /// to its end: its checkpoint is a write to the disk, which no bound of
 /// ours can shorten (see `Store::close_or_give_up`).
-pub const CLOSE_GRACE: Duration = Duration::from_millis(100);
+const CLOSE_GRACE: Duration = Duration::from_millis(100);
 
 /// The log file's writer thread, to write the lines still queued.
 pub const LOG_GRACE: Duration = Duration::from_millis(25);

@@ -32,20 +32,15 @@ use crate::{
 /// The largest request body accepted: a bookmark is a URL and a title.
 pub const BODY_LIMIT: usize = 16 * 1024;
 
-/// The whole API with its middleware: what every step serves.
-pub fn app(store: Store) -> Router {
-    with_middleware(routes(store))
+/// The API of the contract, without middleware: see [`with_middleware`].
+pub fn api(store: Store) -> Router {
+    table(get(get_bookmark)).with_state(store)
 }
 
-/// The routes of the contract, without middleware.
-pub fn routes(store: Store) -> Router {
-    api(get(get_bookmark)).with_state(store)
-}
-
-/// The route table, generic over the state so that a later step can add
-/// state and routes of its own, and bring its own `GET /bookmarks/{id}`:
-/// the one answer that grows (step 5 adds `visits`).
-pub fn api<S>(get_one: MethodRouter<S>) -> Router<S>
+/// The route table, generic over the state so that step 5 can bring state
+/// of its own, and its own `GET /bookmarks/{id}`: the one answer that grows
+/// (`visits`, in [`crate::visits::api`]).
+pub(crate) fn table<S>(get_one: MethodRouter<S>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     Store: FromRef<S>,
@@ -57,7 +52,8 @@ where
         .route("/slow", get(slow))
 }
 
-/// Middleware that every route gets.
+/// What every route a step serves gets: JSON answers for unknown routes
+/// and methods, the body limit, a log line per request, panics caught.
 pub fn with_middleware(router: Router) -> Router {
     router
         .fallback(no_route)
@@ -99,9 +95,9 @@ async fn list_bookmarks(State(store): State<Store>) -> Result<Json<Vec<Bookmark>
 
 /// The body of `POST /bookmarks`.
 #[derive(Debug, Deserialize)]
-pub struct NewBookmark {
-    pub url: String,
-    pub title: String,
+struct NewBookmark {
+    url: String,
+    title: String,
 }
 
 async fn create_bookmark(
@@ -144,7 +140,7 @@ struct SlowParams {
 /// How `/slow` spends its time: the three kinds of work a shutdown meets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum SlowMode {
+enum SlowMode {
     /// Waiting at an `.await`, as for a slow dependency. Dropping the
     /// handler's future ends it.
     #[default]
@@ -229,20 +225,20 @@ fn validate_url(raw: &str) -> Result<String, ApiError> {
 
 /// An error answer: a status and `{"error": "…"}`.
 #[derive(Debug)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     message: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             message: message.into(),
         }
     }
 
-    pub fn not_found(id: i64) -> Self {
+    pub(crate) fn not_found(id: i64) -> Self {
         ApiError::new(StatusCode::NOT_FOUND, format!("no bookmark with id {id}"))
     }
 }
@@ -275,17 +271,17 @@ impl From<StoreError> for ApiError {
 /// 422 missing or mistyped field, 413 over [`BODY_LIMIT`].
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
-pub struct JsonBody<T>(pub T);
+struct JsonBody<T>(T);
 
 /// [`axum::extract::Path`] with JSON errors: 400 for an id that is not a number.
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
-pub struct PathParam<T>(pub T);
+pub(crate) struct PathParam<T>(pub(crate) T);
 
 /// [`axum::extract::Query`] with JSON errors.
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
-pub struct QueryParams<T>(pub T);
+struct QueryParams<T>(T);
 
 macro_rules! from_rejection {
     ($($rejection:ty),*) => {$(

@@ -63,19 +63,17 @@ use tower::ServiceExt;
 use tower_http::timeout::TimeoutBody;
 use tracing::debug;
 
-pub use crate::config::Timeouts;
+use crate::config::Timeouts;
 
 /// Serves `router` on `listener`, as `axum::serve` does; await it to run.
 ///
 /// The timeouts come from the environment (`HEADER_TIMEOUT`,
 /// `BODY_TIMEOUT`, `IDLE_TIMEOUT`), which `Config::from_env` has already
-/// checked by the time a step gets here; [`Serve::with_timeouts`] sets
-/// them in code instead.
+/// checked by the time a step gets here.
 pub fn serve<L: Listener>(listener: L, router: Router) -> Serve<L, Pending<()>> {
     Serve {
         listener,
         router,
-        timeouts: None,
         signal: std::future::pending(),
     }
 }
@@ -85,7 +83,6 @@ pub fn serve<L: Listener>(listener: L, router: Router) -> Serve<L, Pending<()>> 
 pub struct Serve<L, F> {
     listener: L,
     router: Router,
-    timeouts: Option<Timeouts>,
     signal: F,
 }
 
@@ -100,15 +97,8 @@ impl<L, F> Serve<L, F> {
         Serve {
             listener: self.listener,
             router: self.router,
-            timeouts: self.timeouts,
             signal,
         }
-    }
-
-    /// Sets the timeouts instead of reading them from the environment.
-    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
-        self.timeouts = Some(timeouts);
-        self
     }
 }
 
@@ -122,10 +112,7 @@ where
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            let timeouts = match self.timeouts {
-                Some(timeouts) => timeouts,
-                None => Timeouts::from_env().map_err(io::Error::other)?,
-            };
+            let timeouts = Timeouts::from_env().map_err(io::Error::other)?;
             run(self.listener, self.router, timeouts, self.signal).await;
             Ok(())
         })

@@ -87,8 +87,8 @@ pub struct Store {
 }
 
 /// The bookmark that `GET /slow?mode=query` writes in its transaction.
-pub const SLOW_QUERY_URL: &str = "https://example.com/slow-query";
-pub const SLOW_QUERY_TITLE: &str = "slow query";
+const SLOW_QUERY_URL: &str = "https://example.com/slow-query";
+const SLOW_QUERY_TITLE: &str = "slow query";
 
 /// What the store needs to tell a call it must stop from one it must run.
 #[derive(Default)]
@@ -134,10 +134,13 @@ const SCHEMA: &str = "
 impl Store {
     /// Opens (or creates) the database and its schema.
     ///
-    /// Write-ahead logging makes a committed transaction durable the moment
-    /// `COMMIT` returns, even if the process is killed right after; with
-    /// `synchronous = NORMAL` that holds for a crash of the process (what
-    /// this course is about), though not for a power cut.
+    /// A committed transaction survives the process being killed right
+    /// after `COMMIT`, in any journal mode. Write-ahead logging (WAL) is
+    /// chosen so that readers and the writer do not block each other
+    /// (<https://www.sqlite.org/wal.html>). With `synchronous = NORMAL` a
+    /// commit is not synced to disk, so it survives a crash of the process
+    /// (what this course is about) but not necessarily a power cut
+    /// (<https://www.sqlite.org/pragma.html#pragma_synchronous>).
     pub fn open(path: &str) -> Result<Store, StoreError> {
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -182,7 +185,7 @@ impl Store {
     /// the one that cut off does not run: stopped if it is running, its
     /// transaction rolled back; refused if it is waiting for the connection
     /// or comes later, from a handler or worker not yet dropped.
-    pub async fn call<T, F>(&self, op: F) -> Result<T, StoreError>
+    pub(crate) async fn call<T, F>(&self, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, rusqlite::Error> + Send + 'static,
@@ -238,7 +241,7 @@ impl Store {
     /// made later, through a clone held by a handler or a worker, do not
     /// run. This handle moves past the cut-off: the shutdown's last writes
     /// go through it, and the close.
-    pub fn cut_off(&mut self) {
+    pub(crate) fn cut_off(&mut self) {
         self.past = self.cut_offs.count.fetch_add(1, SeqCst) + 1;
         // The progress handler would stop the statement within
         // CUT_OFF_CHECK_STEPS steps; `sqlite3_interrupt` also reaches into
@@ -279,7 +282,7 @@ impl Store {
         self.created.subscribe()
     }
 
-    pub async fn list(&self) -> Result<Vec<Bookmark>, StoreError> {
+    pub(crate) async fn list(&self) -> Result<Vec<Bookmark>, StoreError> {
         self.call(|conn| {
             let mut stmt = conn
                 .prepare_cached("SELECT id, url, title, created_at FROM bookmarks ORDER BY id")?;
@@ -289,7 +292,7 @@ impl Store {
         .await
     }
 
-    pub async fn get(&self, id: i64) -> Result<Option<Bookmark>, StoreError> {
+    pub(crate) async fn get(&self, id: i64) -> Result<Option<Bookmark>, StoreError> {
         self.call(move |conn| {
             conn.query_row(
                 "SELECT id, url, title, created_at FROM bookmarks WHERE id = ?1",
@@ -302,7 +305,7 @@ impl Store {
     }
 
     /// Returns whether a bookmark was there to delete.
-    pub async fn delete(&self, id: i64) -> Result<bool, StoreError> {
+    pub(crate) async fn delete(&self, id: i64) -> Result<bool, StoreError> {
         self.call(move |conn| Ok(conn.execute("DELETE FROM bookmarks WHERE id = ?1", [id])? > 0))
             .await
     }
@@ -310,7 +313,7 @@ impl Store {
     /// `GET /slow?mode=query`: one write transaction that inserts the
     /// bookmark [`SLOW_QUERY_URL`], keeps SQLite busy for about `busy_for`
     /// in a single statement, and commits.
-    pub async fn slow_query(&self, busy_for: Duration) -> Result<(), StoreError> {
+    pub(crate) async fn slow_query(&self, busy_for: Duration) -> Result<(), StoreError> {
         // Capped so that `?1 * 1000` in SPIN stays an integer: 10^12 ms
         // is thirty years.
         const LONGEST_MS: i64 = 1_000_000_000_000;

@@ -21,8 +21,10 @@ pub fn init() -> Result<(), StartupError> {
 /// non-blocking writer), so a slow disk does not stall a request. The
 /// price: lines wait in a queue until that thread writes them. Dropping
 /// the returned guard tells the thread to write what is queued and waits
-/// for it (for up to a second); it is the only way to make sure the last
-/// lines reach the file. `std::process::exit` runs no destructors, so a
+/// for it, for up to 100 ms to deliver the request and up to a second more
+/// for the thread to finish (`impl Drop for WorkerGuard` in
+/// tracing-appender 0.2.5's `src/non_blocking.rs`); it is the only way to
+/// make sure the last lines reach the file. `std::process::exit` runs no destructors, so a
 /// process that ends that way loses them, `server stopped` among them.
 pub fn init_with_file(log_file: Option<&Path>) -> Result<Option<WorkerGuard>, StartupError> {
     let filter = || match std::env::var("RUST_LOG") {

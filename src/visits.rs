@@ -47,7 +47,7 @@ impl VisitBuffer {
     }
 
     /// Visits of `id` still waiting in memory.
-    pub fn pending(&self, id: i64) -> u64 {
+    fn pending(&self, id: i64) -> u64 {
         self.lock().get(&id).copied().unwrap_or(0)
     }
 
@@ -86,7 +86,7 @@ impl VisitBuffer {
 
     /// Visits of `id`, written and buffered, read while holding the
     /// connection so that a flush cannot move a batch in between.
-    pub async fn total(&self, store: &Store, id: i64) -> Result<u64, StoreError> {
+    async fn total(&self, store: &Store, id: i64) -> Result<u64, StoreError> {
         let buffer = self.clone();
         store
             .call(move |conn| {
@@ -175,9 +175,9 @@ pub async fn flush_every(
 
 /// What step 5's handlers share.
 #[derive(Clone)]
-pub struct VisitState {
-    pub store: Store,
-    pub visits: VisitBuffer,
+struct VisitState {
+    store: Store,
+    visits: VisitBuffer,
 }
 
 impl FromRef<VisitState> for Store {
@@ -188,13 +188,8 @@ impl FromRef<VisitState> for Store {
 
 /// The API of steps 1 to 4, plus `GET /bookmarks/{id}/visit`, and `visits`
 /// in `GET /bookmarks/{id}`.
-pub fn app(store: Store, visits: VisitBuffer) -> Router {
-    routes::with_middleware(self::routes(store, visits))
-}
-
-/// [`app`] without the middleware, for a step that adds routes of its own.
-pub fn routes(store: Store, visits: VisitBuffer) -> Router {
-    routes::api(get(get_bookmark_with_visits))
+pub fn api(store: Store, visits: VisitBuffer) -> Router {
+    routes::table(get(get_bookmark_with_visits))
         .route("/bookmarks/{id}/visit", get(visit))
         .with_state(VisitState { store, visits })
 }

@@ -11,10 +11,18 @@ use axum::{
     http::{Request, StatusCode, header},
     routing::get,
 };
-use bookmarks::{Store, app, routes::with_middleware};
+use bookmarks::{
+    routes::{BODY_LIMIT, api, with_middleware},
+    store::Store,
+};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
+
+/// What steps 1 to 4 serve, without a socket.
+fn app(store: Store) -> Router {
+    with_middleware(api(store))
+}
 
 fn test_app() -> Router {
     app(Store::open(":memory:").expect("in-memory database"))
@@ -173,7 +181,7 @@ async fn url_that_is_not_absolute_http_is_422() {
 
 #[tokio::test]
 async fn body_over_the_limit_is_413() {
-    let title = "x".repeat(bookmarks::routes::BODY_LIMIT);
+    let title = "x".repeat(BODY_LIMIT);
     let body = json!({"url": "https://example.com/", "title": title}).to_string();
     assert_error(
         send(&test_app(), post_json("/bookmarks", body)).await,

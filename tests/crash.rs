@@ -5,9 +5,11 @@
 //! case graceful shutdown cannot cover, and the one a supervisor falls back
 //! to when a drain takes too long. What keeps the data is SQLite. Each
 //! `POST /bookmarks` commits before it answers `201`, and in write-ahead-log
-//! mode a committed transaction is in the log file (in the kernel's page
+//! mode a committed transaction is in the `-wal` file (in the kernel's page
 //! cache) the moment `COMMIT` returns; the kernel writes it out whether or
-//! not the process lives on. The next open of the database replays the log.
+//! not the process lives on. The WAL is not replayed: the next connection
+//! reads committed frames from the `-wal` file until a checkpoint moves
+//! them into the database file; frames without a commit are ignored.
 //! (A power cut is another matter: see `src/store.rs` on
 //! `synchronous = NORMAL`.)
 
@@ -85,8 +87,9 @@ fn write_until_the_server_is_gone(
 
 /// The ids in the database, and what `PRAGMA integrity_check` says of it.
 fn open_after_crash(db_path: &Path) -> (HashSet<i64>, String) {
-    // Opening read-write, as the next start of the service would, is what
-    // replays the write-ahead log the killed process left behind.
+    // Opened read-write, as the next start of the service would: this
+    // connection reads the committed frames from the `-wal` file the killed
+    // process left behind.
     let conn = rusqlite::Connection::open(db_path).expect("open the database");
     let integrity: String = conn
         .query_row("PRAGMA integrity_check", [], |row| row.get(0))
@@ -146,8 +149,8 @@ fn sigkill_under_write_load_keeps_every_acknowledged_write(bin: &str) {
         stopped.iter().all(|why| *why == Stopped::ServerGone),
         "the kill landed mid-burst: every writer was still writing ({stopped:?})"
     );
-    // No close ran: the write-ahead log is still beside the database, and
-    // opening the file below is what replays it.
+    // No close ran, so no checkpoint: the write-ahead log is still beside
+    // the database, and the rows below are read from it.
     let wal = server.db_path.with_extension("db-wal");
     assert!(wal.exists(), "{} left behind by the kill", wal.display());
     let (stored, integrity) = open_after_crash(&server.db_path);

@@ -7,7 +7,7 @@ use std::{
 };
 
 use bookmarks::{
-    Store,
+    store::Store,
     store::StoreError,
     visits::{self, VisitBuffer},
 };

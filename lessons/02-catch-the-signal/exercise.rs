@@ -9,18 +9,32 @@
 
 use std::process::ExitCode;
 
-use bookmarks::{Service, app, server::serve};
+use bookmarks::{
+    Service,
+    config::Config,
+    routes::{api, with_middleware},
+    server::serve,
+    telemetry,
+};
 use tracing::{error, info};
 
 // ANCHOR: main
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Every setting is read and checked first; a bad one is a line on
+    // standard error and exit status 2, as is any failure to start.
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => return err.report(),
+    };
+    if let Err(err) = telemetry::init() {
+        return err.report();
+    }
     let Service {
         store,
         listener,
         addr,
-        ..
-    } = match Service::start().await {
+    } = match Service::start(&config).await {
         Ok(service) => service,
         Err(err) => return err.report(),
     };
@@ -36,7 +50,7 @@ async fn main() -> ExitCode {
     //       wait for the first signal, then log `shutting down` with the
     //       signal's name as the `signal` field. Serve a clone of `store`,
     //       so that `main` keeps one to close.
-    if let Err(err) = serve(listener, app(store)).await {
+    if let Err(err) = serve(listener, with_middleware(api(store))).await {
         error!(%err, "server failed");
         return ExitCode::FAILURE;
     }

@@ -9,7 +9,14 @@
 
 use std::process::ExitCode;
 
-use bookmarks::{Service, app, server::serve, signals::ShutdownSignals};
+use bookmarks::{
+    Service,
+    config::Config,
+    routes::{api, with_middleware},
+    server::serve,
+    signals::ShutdownSignals,
+    telemetry,
+};
 use tracing::{error, info};
 
 // ANCHOR: main
@@ -20,12 +27,20 @@ use tracing::{error, info};
 //       `shutdown_timeout(bookmarks::phase::RUNTIME_GRACE)`.
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Every setting is read and checked first; a bad one is a line on
+    // standard error and exit status 2, as is any failure to start.
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => return err.report(),
+    };
+    if let Err(err) = telemetry::init() {
+        return err.report();
+    }
     let Service {
         store,
         listener,
         addr,
-        ..
-    } = match Service::start().await {
+    } = match Service::start(&config).await {
         Ok(service) => service,
         Err(err) => return err.report(),
     };
@@ -51,7 +66,7 @@ async fn main() -> ExitCode {
     // `with_graceful_shutdown` takes a future; when it completes, axum stops
     // accepting, lets each connection finish the request it is serving,
     // and returns once the last connection has closed.
-    let drained = serve(listener, app(store.clone()))
+    let drained = serve(listener, with_middleware(api(store.clone())))
         .with_graceful_shutdown(async move {
             let signal = signals.recv().await;
             info!(signal, "shutting down");

@@ -10,11 +10,14 @@
 use std::{future::pending, process::ExitCode};
 
 use bookmarks::{
-    Service, StartupError, app,
+    Service, StartupError,
+    config::Config,
     cutoff::{CutoffListener, cut_off},
     phase::{CUT_OFF_GRACE, Ending, RUNTIME_GRACE, after_cut_off, last_writes_by, phase, served},
+    routes::{api, with_middleware},
     server::serve,
     signals::ShutdownSignals,
+    telemetry,
 };
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -43,12 +46,20 @@ fn main() -> ExitCode {
 // ANCHOR_END: runtime
 
 async fn run() -> ExitCode {
+    // Every setting is read and checked first; a bad one is a line on
+    // standard error and exit status 2, as is any failure to start.
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => return err.report(),
+    };
+    if let Err(err) = telemetry::init() {
+        return err.report();
+    }
     let Service {
-        config,
         mut store,
         listener,
         addr,
-    } = match Service::start().await {
+    } = match Service::start(&config).await {
         Ok(service) => service,
         Err(err) => return err.report(),
     };
@@ -71,7 +82,7 @@ async fn run() -> ExitCode {
     // for the signal and then to time the drain. axum's `serve` retries
     // failed accepts itself and returns only once a shutdown has begun.
     let mut server = tokio::spawn(
-        serve(listener, app(store.clone()))
+        serve(listener, with_middleware(api(store.clone())))
             .with_graceful_shutdown(drain.clone().cancelled_owned())
             .into_future(),
     );

@@ -10,11 +10,14 @@
 use std::process::ExitCode;
 
 use bookmarks::{
-    Service, StartupError, app,
+    Service, StartupError,
+    config::Config,
     cutoff::{CutoffListener, cut_off},
     phase::{CUT_OFF_GRACE, Ending, RUNTIME_GRACE, after_cut_off, last_writes_by, phase, served},
+    routes::{api, with_middleware},
     server::serve,
     signals::ShutdownSignals,
+    telemetry,
 };
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -43,15 +46,23 @@ fn main() -> ExitCode {
 // ANCHOR_END: runtime
 
 async fn run() -> ExitCode {
-    // TODO: read step 5's settings (`bookmarks::BackgroundConfig::from_env`)
-    //       and set logging up with `telemetry::init_with_file`, keeping
-    //       the guard it returns alive until the very end of `run`.
+    // Every setting is read and checked first; a bad one is a line on
+    // standard error and exit status 2, as is any failure to start.
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => return err.report(),
+    };
+    // TODO: send the logs to `config.log_file` too, with
+    //       `telemetry::init_with_file`, and keep the guard it returns alive
+    //       until the very end of `run`.
+    if let Err(err) = telemetry::init() {
+        return err.report();
+    }
     let Service {
-        config,
         mut store,
         listener,
         addr,
-    } = match Service::start().await {
+    } = match Service::start(&config).await {
         Ok(service) => service,
         Err(err) => return err.report(),
     };
@@ -73,14 +84,14 @@ async fn run() -> ExitCode {
     let cutoff = CancellationToken::new();
     let listener = CutoffListener::new(listener, cutoff.clone());
 
-    // TODO: serve `visits::app(…)` instead of `app(…)`: the API plus
+    // TODO: serve `visits::api(…)` instead of `api(…)`: the API plus
     //       `GET /bookmarks/{id}/visit`.
     info!(%addr, "server starting");
     // The server runs in a task of its own so that `run` is free to wait
     // for the signal and then to time the drain. axum's `serve` retries
     // failed accepts itself and returns only once a shutdown has begun.
     let mut server = tokio::spawn(
-        serve(listener, app(store.clone()))
+        serve(listener, with_middleware(api(store.clone())))
             .with_graceful_shutdown(drain.clone().cancelled_owned())
             .into_future(),
     );

@@ -10,13 +10,15 @@
 use std::process::ExitCode;
 
 use bookmarks::{
-    BackgroundConfig, Service, StartupError,
+    Service, StartupError,
+    config::Config,
     cutoff::{CutoffListener, cut_off},
     link_check::LinkChecker,
     phase::{
         CUT_OFF_GRACE, Ending, LOG_GRACE, RUNTIME_GRACE, after_cut_off, drop_within,
         last_writes_by, phase, served,
     },
+    routes::with_middleware,
     server::serve,
     signals::ShutdownSignals,
     store, telemetry,
@@ -29,8 +31,12 @@ use tracing::{error, info};
 // ANCHOR: main
 // ANCHOR: runtime
 fn main() -> ExitCode {
-    // As in step 3: the runtime's shutdown leaves behind a blocking thread
-    // that is still running, after `run` has closed everything else.
+    // A runtime of our own rather than `#[tokio::main]`, for the way it
+    // ends. Dropping a runtime waits for every blocking thread still
+    // running, and nothing can stop one: a handler stuck in synchronous
+    // code would hold the exit for as long as it ran. `shutdown_timeout`
+    // waits a moment, then leaves such threads behind. By then the
+    // database is closed and the log has said what was abandoned.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -45,30 +51,33 @@ fn main() -> ExitCode {
 // ANCHOR_END: runtime
 
 async fn run() -> ExitCode {
-    // ANCHOR: logs
-    // Logging comes first, and with it the guard of the file writer: it
-    // lives until the very end of `run`, after `server stopped`.
-    let background = match BackgroundConfig::from_env() {
-        Ok(background) => background,
-        Err(err) => return StartupError::from(err).report(),
+    // Every setting is read and checked first; a bad one is a line on
+    // standard error and exit status 2, as is any failure to start.
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => return err.report(),
     };
-    let log_guard = match telemetry::init_with_file(background.log_file.as_deref()) {
+    // ANCHOR: logs
+    // Logs go to a file too now, and with it comes the guard of the file
+    // writer: it lives until the very end of `run`, after `server stopped`.
+    let log_guard = match telemetry::init_with_file(config.log_file.as_deref()) {
         Ok(guard) => guard,
         Err(err) => return err.report(),
     };
     // ANCHOR_END: logs
     let Service {
-        config,
         mut store,
         listener,
         addr,
-    } = match Service::start().await {
+    } = match Service::start(&config).await {
         Ok(service) => service,
         Err(err) => return err.report(),
     };
     if let Err(err) = bookmarks::create_background_tables(&store).await {
         return err.report();
     }
+    // Installed before `server starting`: from that line on, a signal is
+    // ours to handle rather than the end of the process.
     let mut signals = match ShutdownSignals::install() {
         Ok(signals) => signals,
         Err(err) => return err.report(),
@@ -82,7 +91,7 @@ async fn run() -> ExitCode {
     let workers = TaskTracker::new();
     let visits = VisitBuffer::new();
     let flusher = workers.spawn(visits::flush_every(
-        background.flush_interval,
+        config.flush_interval,
         visits.clone(),
         store.clone(),
         stop_workers.clone(),
@@ -90,8 +99,8 @@ async fn run() -> ExitCode {
     let checker = workers.spawn(
         LinkChecker {
             store: store.clone(),
-            interval: background.check_interval,
-            delay: background.check_delay,
+            interval: config.check_interval,
+            delay: config.check_delay,
         }
         .run(stop_workers.clone()),
     );
@@ -100,15 +109,22 @@ async fn run() -> ExitCode {
     // ANCHOR_END: workers
 
     // TODO: add a `not_ready` token, and merge `lifecycle::routes(…)` (for
-    //       `/ready` and `/events`) into the app, wrapped once by
-    //       `routes::with_middleware`.
+    //       `/ready` and `/events`) into the app, inside
+    //       `with_middleware`.
+    // Two moments, two tokens. Cancelling `drain` starts the graceful
+    // shutdown; cancelling `cutoff` closes every connection still open.
     let drain = CancellationToken::new();
     let cutoff = CancellationToken::new();
     let listener = CutoffListener::new(listener, cutoff.clone());
+    // Step 4's API, plus `GET /bookmarks/{id}/visit`, which counts visits.
+    let app = with_middleware(visits::api(store.clone(), visits.clone()));
 
     info!(%addr, "server starting");
+    // The server runs in a task of its own so that `run` is free to wait
+    // for the signal and then to time the drain. axum's `serve` retries
+    // failed accepts itself and returns only once a shutdown has begun.
     let mut server = tokio::spawn(
-        serve(listener, visits::app(store.clone(), visits.clone()))
+        serve(listener, app)
             .with_graceful_shutdown(drain.clone().cancelled_owned())
             .into_future(),
     );

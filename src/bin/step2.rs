@@ -1,43 +1,45 @@
 //! Step 2: catch the signal and drain.
 //!
-//! SIGINT and SIGTERM no longer kill the process. The first one stops the
-//! server from accepting new connections, lets every request already in
-//! flight finish, closes the database and exits 0.
+//! The first SIGINT or SIGTERM stops accepting, lets the requests in flight
+//! finish, closes the database and exits 0. Chapter:
+//! `book/src/ch02-step2-drain.md`.
 //!
-//! The problem it leaves: the drain has no end. One request that never
-//! finishes (a stuck client, a hung dependency) keeps the process alive
-//! until something sends SIGKILL. Step 3 adds a deadline.
-//!
-//! Run with
-//!
-//! ```not_rust
-//! cargo run --bin step2
-//! ```
-//!
-//! Then, in a second terminal:
+//! Run with `cargo run --bin step2`, then, in a second terminal:
 //!
 //! ```not_rust
 //! curl -i 'localhost:8080/slow?ms=5000'    # and, before it answers:
-//! kill -TERM "$(pgrep -x step2)"           # or Ctrl+C in the first terminal
+//! kill -TERM "$(pgrep -x step2)"           # curl still gets 200 OK
 //! ```
-//!
-//! curl still gets its `200 OK`, then the server logs `database closed` and
-//! `server stopped`.
 
 use std::process::ExitCode;
 
-use bookmarks::{Service, app, server::serve, signals::ShutdownSignals};
+use bookmarks::{
+    Service,
+    config::Config,
+    routes::{api, with_middleware},
+    server::serve,
+    signals::ShutdownSignals,
+    telemetry,
+};
 use tracing::{error, info};
 
 // ANCHOR: main
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Every setting is read and checked first; a bad one is a line on
+    // standard error and exit status 2, as is any failure to start.
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => return err.report(),
+    };
+    if let Err(err) = telemetry::init() {
+        return err.report();
+    }
     let Service {
         store,
         listener,
         addr,
-        ..
-    } = match Service::start().await {
+    } = match Service::start(&config).await {
         Ok(service) => service,
         Err(err) => return err.report(),
     };
@@ -55,7 +57,7 @@ async fn main() -> ExitCode {
     // `with_graceful_shutdown` takes a future; when it completes, axum stops
     // accepting, lets each connection finish the request it is serving,
     // and returns once the last connection has closed.
-    let drained = serve(listener, app(store.clone()))
+    let drained = serve(listener, with_middleware(api(store.clone())))
         .with_graceful_shutdown(async move {
             let signal = signals.recv().await;
             info!(signal, "shutting down");

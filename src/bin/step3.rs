@@ -1,48 +1,29 @@
 //! Step 3: drain with a deadline, and keep it.
 //!
-//! As step 2, but the drain may take at most `SHUTDOWN_TIMEOUT` (default
-//! `10s`), counted from the signal. When it runs out the server logs
-//! `shutdown timed out`, cuts off what is still running and logs
-//! `abandoned` with how many requests, blocking tasks, queries and
-//! connections that was, closes the database, logs `server stopped` and
-//! exits 1, so a supervisor can tell a clean stop from a cut-off one.
+//! The drain may take `SHUTDOWN_TIMEOUT` (default `10s`) from the signal;
+//! then what is left is cut off (`abandoned`), the database closed, exit 1,
+//! the process gone at most 250 ms after the deadline. Chapter:
+//! `book/src/ch03-step3-deadline.md`.
 //!
-//! The deadline is a promise: the process is gone at most 250 ms after it,
-//! whatever is in flight. A request waiting at an `.await` is dropped with
-//! its connection; a statement still running is stopped and its
-//! transaction rolled back; a blocking thread, which nothing can stop, is
-//! left behind when the runtime shuts down. Every wait after the deadline
-//! has a bound of its own (`bookmarks::phase`).
-//!
-//! The problem it leaves: an operator who presses Ctrl+C again, or a
-//! supervisor that sends a second SIGTERM, is ignored until the deadline.
-//! Step 4 lets the second signal force the exit.
-//!
-//! Run with
-//!
-//! ```not_rust
-//! SHUTDOWN_TIMEOUT=3s cargo run --bin step3
-//! ```
-//!
-//! Then, in a second terminal, a request that outlives the deadline:
+//! Run with `SHUTDOWN_TIMEOUT=3s cargo run --bin step3`, then, in a second
+//! terminal:
 //!
 //! ```not_rust
 //! curl -i 'localhost:8080/slow?ms=60000&mode=blocking'   # and, before it answers:
-//! kill -TERM "$(pgrep -x step3)"
+//! kill -TERM "$(pgrep -x step3)"           # 3 s later: Empty reply, exit 1
 //! ```
-//!
-//! Three seconds after the signal curl reports `Empty reply from server` and
-//! the server exits with status 1, although the blocking thread would
-//! have slept for another 57 seconds.
 
 use std::{future::pending, process::ExitCode};
 
 use bookmarks::{
-    Service, StartupError, app,
+    Service, StartupError,
+    config::Config,
     cutoff::{CutoffListener, cut_off},
     phase::{CUT_OFF_GRACE, Ending, RUNTIME_GRACE, after_cut_off, last_writes_by, phase, served},
+    routes::{api, with_middleware},
     server::serve,
     signals::ShutdownSignals,
+    telemetry,
 };
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -71,12 +52,20 @@ fn main() -> ExitCode {
 // ANCHOR_END: runtime
 
 async fn run() -> ExitCode {
+    // Every setting is read and checked first; a bad one is a line on
+    // standard error and exit status 2, as is any failure to start.
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => return err.report(),
+    };
+    if let Err(err) = telemetry::init() {
+        return err.report();
+    }
     let Service {
-        config,
         mut store,
         listener,
         addr,
-    } = match Service::start().await {
+    } = match Service::start(&config).await {
         Ok(service) => service,
         Err(err) => return err.report(),
     };
@@ -99,7 +88,7 @@ async fn run() -> ExitCode {
     // for the signal and then to time the drain. axum's `serve` retries
     // failed accepts itself and returns only once a shutdown has begun.
     let mut server = tokio::spawn(
-        serve(listener, app(store.clone()))
+        serve(listener, with_middleware(api(store.clone())))
             .with_graceful_shutdown(drain.clone().cancelled_owned())
             .into_future(),
     );

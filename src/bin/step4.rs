@@ -1,40 +1,29 @@
 //! Step 4: a second signal forces the exit.
 //!
-//! As step 3, but while the drain runs, a second SIGINT or SIGTERM logs
-//! `forced shutdown` and cuts off what is left at once: the same cut-off
-//! as at the deadline, the database still closed, exit status 1, the
-//! process gone at most 250 ms after that second signal. An operator
-//! pressing Ctrl+C twice, or a supervisor that escalates, no longer waits
-//! for the deadline.
+//! While the drain runs, a second SIGINT or SIGTERM logs `forced shutdown`
+//! and cuts off at once, as the deadline would: exit 1, the process gone
+//! at most 250 ms later. Chapter: `book/src/ch04-step4-second-signal.md`.
 //!
-//! What it leaves: only HTTP is drained. A real service also runs
-//! background work and buffers writes; step 5 stops those in order.
-//!
-//! Run with
-//!
-//! ```not_rust
-//! SHUTDOWN_TIMEOUT=30s cargo run --bin step4
-//! ```
-//!
-//! Then, in a second terminal, a request that outlives the deadline:
+//! Run with `SHUTDOWN_TIMEOUT=30s cargo run --bin step4`, then, in a second
+//! terminal:
 //!
 //! ```not_rust
 //! curl -i 'localhost:8080/slow?ms=60000&mode=query'   # and, before it answers:
 //! kill -TERM "$(pgrep -x step4)"           # the drain starts
-//! kill -TERM "$(pgrep -x step4)"           # and is cut short
+//! kill -TERM "$(pgrep -x step4)"           # and is cut short: exit 1
 //! ```
-//!
-//! The second signal ends the process at once, with status 1; the query's
-//! transaction is rolled back.
 
 use std::process::ExitCode;
 
 use bookmarks::{
-    Service, StartupError, app,
+    Service, StartupError,
+    config::Config,
     cutoff::{CutoffListener, cut_off},
     phase::{CUT_OFF_GRACE, Ending, RUNTIME_GRACE, after_cut_off, last_writes_by, phase, served},
+    routes::{api, with_middleware},
     server::serve,
     signals::ShutdownSignals,
+    telemetry,
 };
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -63,12 +52,20 @@ fn main() -> ExitCode {
 // ANCHOR_END: runtime
 
 async fn run() -> ExitCode {
+    // Every setting is read and checked first; a bad one is a line on
+    // standard error and exit status 2, as is any failure to start.
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => return err.report(),
+    };
+    if let Err(err) = telemetry::init() {
+        return err.report();
+    }
     let Service {
-        config,
         mut store,
         listener,
         addr,
-    } = match Service::start().await {
+    } = match Service::start(&config).await {
         Ok(service) => service,
         Err(err) => return err.report(),
     };
@@ -91,7 +88,7 @@ async fn run() -> ExitCode {
     // for the signal and then to time the drain. axum's `serve` retries
     // failed accepts itself and returns only once a shutdown has begun.
     let mut server = tokio::spawn(
-        serve(listener, app(store.clone()))
+        serve(listener, with_middleware(api(store.clone())))
             .with_graceful_shutdown(drain.clone().cancelled_owned())
             .into_future(),
     );

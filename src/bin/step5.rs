@@ -1,61 +1,34 @@
 //! Step 5: background work, buffered writes, and shutdown in order.
 //!
-//! The service now does more than answer requests. `GET /bookmarks/{id}/visit`
-//! counts visits in memory, and a background task writes them every
-//! `FLUSH_INTERVAL`. A link checker passes over the bookmarks every
-//! `CHECK_INTERVAL`, ten links per unit, one transaction per unit. Logs can
-//! also go to `LOG_FILE` through a non-blocking writer.
+//! Visits are counted in memory and written every `FLUSH_INTERVAL`, a link
+//! checker runs every `CHECK_INTERVAL`, logs can also go to `LOG_FILE`.
+//! Shutdown stops them in order: requests, workers, the cut-off if either
+//! ran out of time, the visit flush, the database, the logs. Chapter:
+//! `book/src/ch05-step5-in-order.md`.
 //!
-//! Each of those holds something that a careless exit loses: visits in the
-//! buffer, a unit half checked, log lines in the writer's queue. So shutdown
-//! runs in a fixed order, each phase logged, the first two within one
-//! deadline counted from the signal:
-//!
-//! 1. drain requests (nothing new can be counted after this), and tell
-//!    the workers to take no new work;
-//! 2. stop the workers: wait for the work in hand;
-//! 3. if either ran out of time, cut off what is left;
-//! 4. flush the visit buffer (the last write);
-//! 5. close the database;
-//! 6. flush the logs.
-//!
-//! A second signal forces the exit as in step 4. A worker that outlives
-//! the deadline is cut off with the requests: aborted at its next `.await`,
-//! its database call stopped and rolled back. The flush and the close still
-//! happen after the cut-off, when nothing else holds the connection, each
-//! wait with a bound of its own, as for the log writer: the process is gone
-//! at most 250 ms after the deadline or the second signal.
-//!
-//! Run with
-//!
-//! ```not_rust
-//! FLUSH_INTERVAL=30s LOG_FILE=step5.log cargo run --bin step5
-//! ```
-//!
-//! Then, in a second terminal, add a bookmark, visit it, and stop the server
-//! well before the next flush:
+//! Run with `FLUSH_INTERVAL=30s LOG_FILE=step5.log cargo run --bin step5`,
+//! then, in a second terminal:
 //!
 //! ```not_rust
 //! curl -s localhost:8080/bookmarks -H 'content-type: application/json' \
 //!      -d '{"url":"https://tokio.rs/","title":"Tokio"}'
 //! curl -s -o /dev/null -w '%{http_code}\n' localhost:8080/bookmarks/1/visit
 //! kill -TERM "$(pgrep -x step5)"
-//! tail -n 3 step5.log
+//! tail -n 3 step5.log    # visits flushed visits=1, database closed, server stopped
 //! ```
-//!
-//! The log shows `visits flushed visits=1`, then `database closed` and
-//! `server stopped`, and so does the last line of `step5.log`.
 
 use std::process::ExitCode;
 
 use bookmarks::{
-    BackgroundConfig, Service, StartupError,
+    Service, StartupError,
+    config::Config,
     cutoff::{CutoffListener, cut_off},
     link_check::LinkChecker,
     phase::{
         CUT_OFF_GRACE, Ending, LOG_GRACE, RUNTIME_GRACE, after_cut_off, drop_within,
         last_writes_by, phase, served,
     },
+    routes::with_middleware,
     server::serve,
     signals::ShutdownSignals,
     store, telemetry,
@@ -68,8 +41,12 @@ use tracing::{error, info};
 // ANCHOR: main
 // ANCHOR: runtime
 fn main() -> ExitCode {
-    // As in step 3: the runtime's shutdown leaves behind a blocking thread
-    // that is still running, after `run` has closed everything else.
+    // A runtime of our own rather than `#[tokio::main]`, for the way it
+    // ends. Dropping a runtime waits for every blocking thread still
+    // running, and nothing can stop one: a handler stuck in synchronous
+    // code would hold the exit for as long as it ran. `shutdown_timeout`
+    // waits a moment, then leaves such threads behind. By then the
+    // database is closed and the log has said what was abandoned.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -84,30 +61,33 @@ fn main() -> ExitCode {
 // ANCHOR_END: runtime
 
 async fn run() -> ExitCode {
-    // ANCHOR: logs
-    // Logging comes first, and with it the guard of the file writer: it
-    // lives until the very end of `run`, after `server stopped`.
-    let background = match BackgroundConfig::from_env() {
-        Ok(background) => background,
-        Err(err) => return StartupError::from(err).report(),
+    // Every setting is read and checked first; a bad one is a line on
+    // standard error and exit status 2, as is any failure to start.
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => return err.report(),
     };
-    let log_guard = match telemetry::init_with_file(background.log_file.as_deref()) {
+    // ANCHOR: logs
+    // Logs go to a file too now, and with it comes the guard of the file
+    // writer: it lives until the very end of `run`, after `server stopped`.
+    let log_guard = match telemetry::init_with_file(config.log_file.as_deref()) {
         Ok(guard) => guard,
         Err(err) => return err.report(),
     };
     // ANCHOR_END: logs
     let Service {
-        config,
         mut store,
         listener,
         addr,
-    } = match Service::start().await {
+    } = match Service::start(&config).await {
         Ok(service) => service,
         Err(err) => return err.report(),
     };
     if let Err(err) = bookmarks::create_background_tables(&store).await {
         return err.report();
     }
+    // Installed before `server starting`: from that line on, a signal is
+    // ours to handle rather than the end of the process.
     let mut signals = match ShutdownSignals::install() {
         Ok(signals) => signals,
         Err(err) => return err.report(),
@@ -121,7 +101,7 @@ async fn run() -> ExitCode {
     let workers = TaskTracker::new();
     let visits = VisitBuffer::new();
     let flusher = workers.spawn(visits::flush_every(
-        background.flush_interval,
+        config.flush_interval,
         visits.clone(),
         store.clone(),
         stop_workers.clone(),
@@ -129,8 +109,8 @@ async fn run() -> ExitCode {
     let checker = workers.spawn(
         LinkChecker {
             store: store.clone(),
-            interval: background.check_interval,
-            delay: background.check_delay,
+            interval: config.check_interval,
+            delay: config.check_delay,
         }
         .run(stop_workers.clone()),
     );
@@ -138,13 +118,20 @@ async fn run() -> ExitCode {
     workers.close();
     // ANCHOR_END: workers
 
+    // Two moments, two tokens. Cancelling `drain` starts the graceful
+    // shutdown; cancelling `cutoff` closes every connection still open.
     let drain = CancellationToken::new();
     let cutoff = CancellationToken::new();
     let listener = CutoffListener::new(listener, cutoff.clone());
+    // Step 4's API, plus `GET /bookmarks/{id}/visit`, which counts visits.
+    let app = with_middleware(visits::api(store.clone(), visits.clone()));
 
     info!(%addr, "server starting");
+    // The server runs in a task of its own so that `run` is free to wait
+    // for the signal and then to time the drain. axum's `serve` retries
+    // failed accepts itself and returns only once a shutdown has begun.
     let mut server = tokio::spawn(
-        serve(listener, visits::app(store.clone(), visits.clone()))
+        serve(listener, app)
             .with_graceful_shutdown(drain.clone().cancelled_owned())
             .into_future(),
     );

@@ -1,30 +1,13 @@
 //! Step 6: ready for production.
 //!
-//! As step 5, with what a service behind a load balancer needs:
+//! `GET /ready` answers 503 from the first signal while `/health` stays
+//! 200; `SHUTDOWN_DELAY` keeps serving that long before the drain, so a
+//! load balancer stops sending first; `GET /events` ends itself when the
+//! drain begins. Chapter: `book/src/ch06-step6-ready.md`; `deploy/` holds
+//! the Docker, Kubernetes and systemd files.
 //!
-//! - `GET /ready` answers 200 while serving and 503 from the first signal
-//!   on, while `GET /health` stays 200 until the process ends;
-//! - `SHUTDOWN_DELAY` (default `0s`) keeps the server accepting and serving
-//!   for that long after the first signal, so that a load balancer, which
-//!   needs a few seconds to notice, stops sending before the drain closes
-//!   the door; the logs say `not ready`, then `shutting down`;
-//! - `GET /events`, a server-sent-events stream of new bookmarks, ends by
-//!   itself when the drain begins instead of holding it until the deadline.
-//!
-//! A second signal during the delay or the drain forces the exit, as
-//! before, and the bound holds as before: the process is gone at most
-//! 250 ms after the drain deadline (counted from the end of the delay) or
-//! after a second signal. `deploy/` holds the Docker, Kubernetes and systemd files that
-//! go with these settings.
-//!
-//! Run with
-//!
-//! ```not_rust
-//! SHUTDOWN_DELAY=5s cargo run --bin step6
-//! ```
-//!
-//! Then, in a second terminal, open the event stream, send the signal, and
-//! watch readiness flip while requests are still served:
+//! Run with `SHUTDOWN_DELAY=5s cargo run --bin step6`, then, in a second
+//! terminal:
 //!
 //! ```not_rust
 //! curl -N localhost:8080/events &
@@ -32,14 +15,12 @@
 //! curl -i localhost:8080/ready      # 503 for five seconds, and yet
 //! curl -i localhost:8080/health     # 200: still serving
 //! ```
-//!
-//! After five seconds the event stream ends with `event: shutdown` and the
-//! server exits 0 at once, without waiting for the stream's deadline.
 
 use std::process::ExitCode;
 
 use bookmarks::{
-    BackgroundConfig, Service, StartupError,
+    Service, StartupError,
+    config::Config,
     cutoff::{CutoffListener, cut_off},
     lifecycle,
     link_check::LinkChecker,
@@ -60,8 +41,12 @@ use tracing::{error, info, warn};
 // ANCHOR: main
 // ANCHOR: runtime
 fn main() -> ExitCode {
-    // As in step 3: the runtime's shutdown leaves behind a blocking thread
-    // that is still running, after `run` has closed everything else.
+    // A runtime of our own rather than `#[tokio::main]`, for the way it
+    // ends. Dropping a runtime waits for every blocking thread still
+    // running, and nothing can stop one: a handler stuck in synchronous
+    // code would hold the exit for as long as it ran. `shutdown_timeout`
+    // waits a moment, then leaves such threads behind. By then the
+    // database is closed and the log has said what was abandoned.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -76,30 +61,33 @@ fn main() -> ExitCode {
 // ANCHOR_END: runtime
 
 async fn run() -> ExitCode {
-    // ANCHOR: logs
-    // Logging comes first, and with it the guard of the file writer: it
-    // lives until the very end of `run`, after `server stopped`.
-    let background = match BackgroundConfig::from_env() {
-        Ok(background) => background,
-        Err(err) => return StartupError::from(err).report(),
+    // Every setting is read and checked first; a bad one is a line on
+    // standard error and exit status 2, as is any failure to start.
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => return err.report(),
     };
-    let log_guard = match telemetry::init_with_file(background.log_file.as_deref()) {
+    // ANCHOR: logs
+    // Logs go to a file too now, and with it comes the guard of the file
+    // writer: it lives until the very end of `run`, after `server stopped`.
+    let log_guard = match telemetry::init_with_file(config.log_file.as_deref()) {
         Ok(guard) => guard,
         Err(err) => return err.report(),
     };
     // ANCHOR_END: logs
     let Service {
-        config,
         mut store,
         listener,
         addr,
-    } = match Service::start().await {
+    } = match Service::start(&config).await {
         Ok(service) => service,
         Err(err) => return err.report(),
     };
     if let Err(err) = bookmarks::create_background_tables(&store).await {
         return err.report();
     }
+    // Installed before `server starting`: from that line on, a signal is
+    // ours to handle rather than the end of the process.
     let mut signals = match ShutdownSignals::install() {
         Ok(signals) => signals,
         Err(err) => return err.report(),
@@ -113,7 +101,7 @@ async fn run() -> ExitCode {
     let workers = TaskTracker::new();
     let visits = VisitBuffer::new();
     let flusher = workers.spawn(visits::flush_every(
-        background.flush_interval,
+        config.flush_interval,
         visits.clone(),
         store.clone(),
         stop_workers.clone(),
@@ -121,8 +109,8 @@ async fn run() -> ExitCode {
     let checker = workers.spawn(
         LinkChecker {
             store: store.clone(),
-            interval: background.check_interval,
-            delay: background.check_delay,
+            interval: config.check_interval,
+            delay: config.check_delay,
         }
         .run(stop_workers.clone()),
     );
@@ -137,12 +125,19 @@ async fn run() -> ExitCode {
     let drain = CancellationToken::new();
     let cutoff = CancellationToken::new();
     let listener = CutoffListener::new(listener, cutoff.clone());
-    let app = with_middleware(visits::routes(store.clone(), visits.clone()).merge(
-        lifecycle::routes(store.clone(), not_ready.clone(), drain.clone()),
-    ));
+    let app = with_middleware(
+        visits::api(store.clone(), visits.clone()).merge(lifecycle::routes(
+            store.clone(),
+            not_ready.clone(),
+            drain.clone(),
+        )),
+    );
     // ANCHOR_END: app
 
     info!(%addr, "server starting");
+    // The server runs in a task of its own so that `run` is free to wait
+    // for the signal and then to time the drain. axum's `serve` retries
+    // failed accepts itself and returns only once a shutdown has begun.
     let mut server = tokio::spawn(
         serve(listener, app)
             .with_graceful_shutdown(drain.clone().cancelled_owned())

@@ -1,32 +1,26 @@
 //! Step 7: restart without refusing a connection.
 //!
-//! As step 6, with what a restart on one host needs:
+//! With `LISTEN_FDS=1` and `LISTEN_PID` (its own pid), it serves the socket
+//! at fd 3, which systemd keeps open across restarts, and binds nothing:
+//! during a restart, connections wait in the socket's backlog instead of
+//! being refused. With `NOTIFY_SOCKET` it tells systemd `READY=1`,
+//! `STOPPING=1`, `EXTEND_TIMEOUT_USEC=` and `STATUS=`. Chapter:
+//! `book/src/ch06b-step7-restart.md`; `deploy/bookmarks.socket` and
+//! `deploy/bookmarks.service` are the units.
 //!
-//! - an inherited listener: when `LISTEN_FDS=1` and `LISTEN_PID` (our pid)
-//!   say so, the step serves the socket at file descriptor 3, which systemd
-//!   (or any parent) bound and keeps open across restarts, and binds
-//!   nothing; connections that arrive while no process accepts wait in the
-//!   socket's backlog instead of being refused. Without them it binds
-//!   `HOST:PORT` as before. A malformed `LISTEN_FDS` or `LISTEN_PID` is one
-//!   line on standard error and exit 2;
-//! - systemd notify, when `NOTIFY_SOCKET` is set: `READY=1` once serving,
-//!   `STOPPING=1` at the first signal, `EXTEND_TIMEOUT_USEC=` so that the
-//!   manager's stop timeout follows the delay and the deadline, and
-//!   `STATUS=` with the current phase.
-//!
-//! Run it as systemd would, the socket bound by `systemd-socket-activate`:
+//! Run it as systemd would, the socket held by `systemd-socket-activate`:
 //!
 //! ```not_rust
 //! cargo build --bin step7
 //! systemd-socket-activate -l 127.0.0.1:8080 target/debug/step7
+//! curl localhost:8080/health        # in a second terminal
 //! ```
-//!
-//! `deploy/bookmarks.socket` and `deploy/bookmarks.service` are the units.
 
 use std::{process::ExitCode, time::Duration};
 
 use bookmarks::{
-    BackgroundConfig, Service, StartupError,
+    Service, StartupError,
+    config::Config,
     cutoff::{CutoffListener, cut_off},
     lifecycle,
     link_check::LinkChecker,
@@ -45,14 +39,18 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{error, info, warn};
 
 /// Past the deadline, the most the exit may take (the bound of step 3 on),
-/// as systemd's stop timeout must allow for it.
+/// which systemd's stop timeout must allow for too.
 const EXIT_BOUND: Duration = Duration::from_millis(250);
 
 // ANCHOR: main
 // ANCHOR: runtime
 fn main() -> ExitCode {
-    // As in step 3: the runtime's shutdown leaves behind a blocking thread
-    // that is still running, after `run` has closed everything else.
+    // A runtime of our own rather than `#[tokio::main]`, for the way it
+    // ends. Dropping a runtime waits for every blocking thread still
+    // running, and nothing can stop one: a handler stuck in synchronous
+    // code would hold the exit for as long as it ran. `shutdown_timeout`
+    // waits a moment, then leaves such threads behind. By then the
+    // database is closed and the log has said what was abandoned.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -67,14 +65,16 @@ fn main() -> ExitCode {
 // ANCHOR_END: runtime
 
 async fn run() -> ExitCode {
-    // ANCHOR: logs
-    // Logging comes first, and with it the guard of the file writer: it
-    // lives until the very end of `run`, after `server stopped`.
-    let background = match BackgroundConfig::from_env() {
-        Ok(background) => background,
-        Err(err) => return StartupError::from(err).report(),
+    // Every setting is read and checked first; a bad one is a line on
+    // standard error and exit status 2, as is any failure to start.
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => return err.report(),
     };
-    let log_guard = match telemetry::init_with_file(background.log_file.as_deref()) {
+    // ANCHOR: logs
+    // Logs go to a file too now, and with it comes the guard of the file
+    // writer: it lives until the very end of `run`, after `server stopped`.
+    let log_guard = match telemetry::init_with_file(config.log_file.as_deref()) {
         Ok(guard) => guard,
         Err(err) => return err.report(),
     };
@@ -85,17 +85,18 @@ async fn run() -> ExitCode {
         Err(err) => return err.report(),
     };
     let Service {
-        config,
         mut store,
         listener,
         addr,
-    } = match Service::start_on(inherited).await {
+    } = match Service::start_on(&config, inherited).await {
         Ok(service) => service,
         Err(err) => return err.report(),
     };
     if let Err(err) = bookmarks::create_background_tables(&store).await {
         return err.report();
     }
+    // Installed before `server starting`: from that line on, a signal is
+    // ours to handle rather than the end of the process.
     let mut signals = match ShutdownSignals::install() {
         Ok(signals) => signals,
         Err(err) => return err.report(),
@@ -109,7 +110,7 @@ async fn run() -> ExitCode {
     let workers = TaskTracker::new();
     let visits = VisitBuffer::new();
     let flusher = workers.spawn(visits::flush_every(
-        background.flush_interval,
+        config.flush_interval,
         visits.clone(),
         store.clone(),
         stop_workers.clone(),
@@ -117,8 +118,8 @@ async fn run() -> ExitCode {
     let checker = workers.spawn(
         LinkChecker {
             store: store.clone(),
-            interval: background.check_interval,
-            delay: background.check_delay,
+            interval: config.check_interval,
+            delay: config.check_delay,
         }
         .run(stop_workers.clone()),
     );
@@ -133,12 +134,19 @@ async fn run() -> ExitCode {
     let drain = CancellationToken::new();
     let cutoff = CancellationToken::new();
     let listener = CutoffListener::new(listener, cutoff.clone());
-    let app = with_middleware(visits::routes(store.clone(), visits.clone()).merge(
-        lifecycle::routes(store.clone(), not_ready.clone(), drain.clone()),
-    ));
+    let app = with_middleware(
+        visits::api(store.clone(), visits.clone()).merge(lifecycle::routes(
+            store.clone(),
+            not_ready.clone(),
+            drain.clone(),
+        )),
+    );
     // ANCHOR_END: app
 
     info!(%addr, "server starting");
+    // The server runs in a task of its own so that `run` is free to wait
+    // for the signal and then to time the drain. axum's `serve` retries
+    // failed accepts itself and returns only once a shutdown has begun.
     let mut server = tokio::spawn(
         serve(listener, app)
             .with_graceful_shutdown(drain.clone().cancelled_owned())
