@@ -157,6 +157,20 @@ pub fn last_writes_by(deadline: Instant, cut_off: bool) -> Instant {
 }
 // ANCHOR_END: after_cut_off
 
+// ANCHOR: logs_within
+/// How long the log file's writer may take to flush: what is left of the
+/// deadline on a clean stop, so that a busy machine does not cost the last
+/// lines; only [`LOG_GRACE`] once the stop was cut off (the deadline passed,
+/// or a second signal asked for the exit now), to keep the bound.
+pub fn logs_within(deadline: Instant, cut_off: bool) -> Duration {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if cut_off {
+        LOG_GRACE
+    } else {
+        left.max(LOG_GRACE)
+    }
+}
+
 // ANCHOR: drop_within
 /// Drops `value` on a thread of its own and waits at most `limit` for the
 /// drop to finish; says whether it did.

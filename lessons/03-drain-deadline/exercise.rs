@@ -54,7 +54,8 @@ async fn main() -> ExitCode {
     // ANCHOR_END: install
 
     info!(%addr, "server starting");
-    // TODO: the drain needs a deadline, `config.shutdown_timeout`, counted
+    // TODO: the drain needs a deadline, `config.shutdown_timeout` (add
+    //       `config` to the `let Service { .. }` pattern above), counted
     //       from the signal. Run the server in a task of its own
     //       (`tokio::spawn`), with a `CancellationToken` as its shutdown
     //       future, so that the code here waits for the signal and then

@@ -109,7 +109,7 @@ async fn run() -> ExitCode {
     //       did not end well, cut off, abort the workers and wait for them
     //       (`phase::after_cut_off`); flush the visit buffer, log `visits
     //       flushed`; close the database; log `server stopped`; drop the
-    //       log guard within `phase::LOG_GRACE` (`phase::drop_within`).
+    //       log guard within `phase::logs_within` (`phase::drop_within`).
     // ANCHOR: deadline
     // The deadline is counted from the signal, not from the start of the
     // process: a server up for a week still gets the whole budget.

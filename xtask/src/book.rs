@@ -463,9 +463,11 @@ pub fn links_between_chapters_resolve() -> Vec<String> {
 // Stored diffs
 
 /// A step file as the diffs see it: without the lines that hold anchor
-/// markers, which only exist for the book (`book/gen-diffs.sh` drops them).
+/// markers, which only exist for the book, and without the `//!` header,
+/// which each chapter says in prose (`book/gen-diffs.sh` drops both).
 fn without_anchors(text: &str) -> Vec<&str> {
     text.lines()
+        .filter(|line| !line.trim_start().starts_with("//!"))
         .filter(|line| {
             !["ANCHOR:", "ANCHOR_END:"].iter().any(|marker| {
                 line.find(marker).is_some_and(|at| {

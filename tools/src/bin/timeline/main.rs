@@ -16,7 +16,14 @@
 //! - a *fast* request, `GET /health`, just before the signal;
 //! - SIGTERM, once both long requests are in the server's hands;
 //! - a *new connection* attempt 100 ms after the signal;
-//! - from step 4 on, a second SIGTERM one second after the first.
+//! - from step 4 on, a second SIGTERM one second after the first;
+//! - from step 5 on, *visits*: a bookmark created and visited three times
+//!   before the signal, with `FLUSH_INTERVAL=1h`, so that the final flush
+//!   has something to write;
+//! - step 6 and later run with `SHUTDOWN_DELAY=1s` and add a *ready probe*,
+//!   `GET /ready` every 100 ms, and an *events* stream, `GET /events`,
+//!   open from the start; they get no second signal, which would end the
+//!   delay the picture is there to show.
 //!
 //! It prints every event with its offset from the process start, the
 //! step's own log lines among them:
@@ -28,8 +35,9 @@
 //! +2.066s  process exited with status 1
 //! ```
 //!
-//! With `--svg FILE` the same run is also drawn, one lane per client and
-//! one for the process, as a self-contained SVG (no scripts, no fonts to
+//! With `--svg FILE` the same run is also drawn, one lane per client, one
+//! for the process and one for the step's shutdown log lines, as a
+//! self-contained SVG (no scripts, no fonts to
 //! fetch) that the book embeds. `scripts/timelines.sh` draws every step.
 //!
 //! A step that never stops by itself (step 2 with a stuck request) is
@@ -90,6 +98,15 @@ const SECOND_SIGNAL_AFTER: Duration = Duration::from_millis(1000);
 /// by itself within the picture: SIGKILL.
 const GIVE_UP_AFTER: Duration = Duration::from_millis(3000);
 
+/// Step 6 on: how long the server keeps serving after the signal.
+const SHUTDOWN_DELAY: Duration = Duration::from_millis(1000);
+const SHUTDOWN_DELAY_ENV: &str = "1s";
+/// Step 5 on: the visits counted before the signal.
+const VISITS: usize = 3;
+const VISITS_AT: Duration = Duration::from_millis(100);
+/// Step 6 on: how often the ready probe asks.
+const PROBE_EVERY: Duration = Duration::from_millis(100);
+
 const SLOW_MS: u64 = 1000;
 const STUCK_MS: u64 = 60_000;
 const SLOW_PATH: &str = "/slow?ms=1000";
@@ -103,6 +120,10 @@ const SOCKET_LIMIT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lane {
     Process,
+    Log,
+    ReadyProbe,
+    Events,
+    Visits,
     IdleKeepAlive,
     Fast,
     Slow,
@@ -111,18 +132,32 @@ pub enum Lane {
 }
 
 impl Lane {
-    pub const ALL: [Lane; 6] = [
-        Lane::Process,
-        Lane::IdleKeepAlive,
-        Lane::Fast,
-        Lane::Slow,
-        Lane::Stuck,
-        Lane::NewConnection,
-    ];
+    /// The lanes of step `number`'s picture, top to bottom.
+    pub fn of_step(number: u32) -> Vec<Lane> {
+        let mut lanes = vec![Lane::Process, Lane::Log];
+        if number >= 6 {
+            lanes.extend([Lane::ReadyProbe, Lane::Events]);
+        }
+        if number >= 5 {
+            lanes.push(Lane::Visits);
+        }
+        lanes.extend([
+            Lane::IdleKeepAlive,
+            Lane::Fast,
+            Lane::Slow,
+            Lane::Stuck,
+            Lane::NewConnection,
+        ]);
+        lanes
+    }
 
     pub fn label(self) -> &'static str {
         match self {
             Lane::Process => "process",
+            Lane::Log => "its log",
+            Lane::ReadyProbe => "ready probe",
+            Lane::Events => "events stream",
+            Lane::Visits => "visits",
             Lane::IdleKeepAlive => "idle keep-alive",
             Lane::Fast => "fast request",
             Lane::Slow => "slow request",
@@ -189,6 +224,13 @@ impl Record {
     }
 }
 
+/// One answer of the ready probe: when, and its status (`None`: no answer).
+#[derive(Debug, Clone, Copy)]
+pub struct Probe {
+    pub at: Instant,
+    pub status: Option<u16>,
+}
+
 /// What happened to the process, for the picture.
 #[derive(Debug, Clone)]
 pub struct ProcessStory {
@@ -199,7 +241,28 @@ pub struct ProcessStory {
     pub exit_label: String,
     /// Log lines worth a mark: `shutting down`, `shutdown timed out`, …
     pub marks: Vec<(Instant, String)>,
+    /// Step 6 on: the ready probe's answers.
+    pub probes: Vec<Probe>,
+    /// Step 6 on: the shutdown delay, as set.
+    pub delay: Option<Duration>,
 }
+
+/// The step's log lines the picture writes out, in the words of the
+/// contract; a line holding one is shown from the phrase on.
+const PHRASES: [&str; 12] = [
+    "not ready",
+    "shutting down",
+    "requests drained",
+    "shutdown timed out",
+    "forced shutdown",
+    "abandoned",
+    "stopping workers",
+    "workers stopped",
+    "visits flushed",
+    "database closed",
+    "server stopped",
+    "server starting",
+];
 
 fn main() -> ExitCode {
     let options = Options::parse();
@@ -218,7 +281,17 @@ fn run(step: &str, binary: Option<PathBuf>, svg_path: Option<PathBuf>) -> Result
         Some(binary) => binary,
         None => build_release(step)?,
     };
-    let mut server = Launch::binary(step, &binary)
+    let delay = (number >= 6).then_some(SHUTDOWN_DELAY);
+    let mut launch = Launch::binary(step, &binary);
+    if number >= 5 {
+        // No periodic flush within the picture: the visits wait for the
+        // final one.
+        launch = launch.env("FLUSH_INTERVAL", "1h");
+    }
+    if delay.is_some() {
+        launch = launch.env("SHUTDOWN_DELAY", SHUTDOWN_DELAY_ENV);
+    }
+    let mut server = launch
         .env("SHUTDOWN_TIMEOUT", SHUTDOWN_TIMEOUT)
         // The step's lines and one per request as it starts and ends: the
         // server's side of the story, next to the clients'.
@@ -252,6 +325,11 @@ fn run(step: &str, binary: Option<PathBuf>, svg_path: Option<PathBuf>) -> Result
         });
         let fast = scope
             .spawn(move || request(Lane::Fast, addr, "/health", ready + FAST_REQUEST_AT, record));
+        let visits =
+            (number >= 5).then(|| scope.spawn(move || visits(addr, ready + VISITS_AT, record)));
+        let events = (number >= 6)
+            .then(|| scope.spawn(move || request(Lane::Events, addr, "/events", ready, record)));
+        let probe = (number >= 6).then(|| scope.spawn(move || ready_probe(addr, ready, record)));
 
         // Both long requests must be in their handlers before the signal,
         // or the picture would show a race instead of a drain.
@@ -280,7 +358,7 @@ fn run(step: &str, binary: Option<PathBuf>, svg_path: Option<PathBuf>) -> Result
             )
         });
 
-        if number >= 4
+        if (4..6).contains(&number)
             && server
                 .wait_exit(until(signal_at + SECOND_SIGNAL_AFTER))
                 .is_none()
@@ -289,7 +367,8 @@ fn run(step: &str, binary: Option<PathBuf>, svg_path: Option<PathBuf>) -> Result
             record.note(at, "second SIGTERM sent");
             signals.push((at, "second SIGTERM".to_owned()));
         }
-        let exit_label = match server.wait_exit(until(signal_at + GIVE_UP_AFTER)) {
+        let give_up = signal_at + GIVE_UP_AFTER + delay.unwrap_or_default();
+        let exit_label = match server.wait_exit(until(give_up)) {
             Some(status) => describe_exit(&describe_status(status)),
             None => {
                 let at = Instant::now();
@@ -310,13 +389,28 @@ fn run(step: &str, binary: Option<PathBuf>, svg_path: Option<PathBuf>) -> Result
         let exit_at = server.exited_at().unwrap_or_else(Instant::now);
         record.note(exit_at, format!("process {exit_label}"));
 
-        let spans = [idle, fast, slow, stuck, late]
-            .into_iter()
-            .map(|lane| {
-                lane.join()
-                    .map_err(|_| "a client thread panicked".to_owned())
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let spans = [
+            Some(idle),
+            Some(fast),
+            Some(slow),
+            Some(stuck),
+            Some(late),
+            visits,
+            events,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|lane| {
+            lane.join()
+                .map_err(|_| "a client thread panicked".to_owned())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+        let probes = match probe {
+            Some(probe) => probe
+                .join()
+                .map_err(|_| "the probe thread panicked".to_owned())?,
+            None => Vec::new(),
+        };
         let story = ProcessStory {
             spawned: server.spawned,
             ready,
@@ -324,6 +418,8 @@ fn run(step: &str, binary: Option<PathBuf>, svg_path: Option<PathBuf>) -> Result
             exit_at,
             exit_label,
             marks: Vec::new(),
+            probes,
+            delay,
         };
         Ok((spans, story))
     })?;
@@ -337,17 +433,17 @@ fn run(step: &str, binary: Option<PathBuf>, svg_path: Option<PathBuf>) -> Result
             continue;
         }
         let text = without_timestamp(&line.text);
-        for phrase in [
-            "server starting",
-            "shutting down",
-            "shutdown timed out",
-            "forced shutdown",
-            "database closed",
-            "server stopped",
-        ] {
-            if text.contains(phrase) {
-                story.marks.push((line.at, phrase.to_owned()));
-            }
+        if let Some(at) = PHRASES.iter().find_map(|phrase| text.find(phrase)) {
+            // From the phrase on, without the fields that only repeat the
+            // settings (`signal=…` stays: it says which signal).
+            let shown: String = text[at..]
+                .split_whitespace()
+                .filter(|word| !word.starts_with("delay=") && !word.starts_with("phase="))
+                // `abandoned requests=1 blocking=0 …`: what was there.
+                .filter(|word| !word.ends_with("=0") || word.starts_with("visits="))
+                .collect::<Vec<_>>()
+                .join(" ");
+            story.marks.push((line.at, shown));
         }
         let stream = if line.stderr { "stderr " } else { "" };
         events.push(Event {
@@ -357,15 +453,19 @@ fn run(step: &str, binary: Option<PathBuf>, svg_path: Option<PathBuf>) -> Result
     }
     events.sort_by_key(|event| event.at);
 
+    let delay_note = match delay {
+        Some(_) => format!(", SHUTDOWN_DELAY={SHUTDOWN_DELAY_ENV}"),
+        None => String::new(),
+    };
     println!(
-        "timeline {step}: SHUTDOWN_TIMEOUT={SHUTDOWN_TIMEOUT}; offsets from the process start"
+        "timeline {step}: SHUTDOWN_TIMEOUT={SHUTDOWN_TIMEOUT}{delay_note}; offsets from the process start"
     );
     for event in &events {
         println!("{}  {}", offset(story.spawned, event.at), event.text);
     }
 
     if let Some(path) = svg_path {
-        let picture = svg::draw(step, SHUTDOWN_TIMEOUT, &story, &spans);
+        let picture = svg::draw(step, number, SHUTDOWN_TIMEOUT, &story, &spans);
         fs::write(&path, picture)
             .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
         println!("drawn to {}", path.display());
@@ -410,6 +510,10 @@ fn request(lane: Lane, addr: SocketAddr, path: &str, at: Instant, record: &Recor
     });
     let end = Instant::now();
     let (ending, label) = match result {
+        Ok(response) if lane == Lane::Events => (
+            Ending::Answered,
+            format!("stream ended ({})", response.status),
+        ),
         Ok(response) => (Ending::Answered, response.status.to_string()),
         Err(Failure::Refused) => (Ending::Refused, Failure::Refused.describe()),
         Err(failure) => (Ending::Cut, failure.describe()),
@@ -476,5 +580,86 @@ fn idle_keep_alive(addr: SocketAddr, record: &Record) -> Span {
         ending,
         label,
         first_answer: Some(first_answer),
+    }
+}
+
+/// Step 5 on: a bookmark created, then visited [`VISITS`] times on one
+/// keep-alive connection, so that the visit buffer holds something at the
+/// signal.
+fn visits(addr: SocketAddr, at: Instant, record: &Record) -> Span {
+    let lane = Lane::Visits;
+    sleep_until(at);
+    let start = Instant::now();
+    record.note(
+        start,
+        format!("{}: POST /bookmarks, then {VISITS} visits", lane.label()),
+    );
+    let result = Connection::open(addr, SOCKET_LIMIT).and_then(|mut connection| {
+        let json = r#"{"url":"https://example.com/","title":"example"}"#.to_owned();
+        connection.write(&Request::post_json("/bookmarks", json), true)?;
+        let created = connection.read_response()?;
+        let body = String::from_utf8_lossy(&created.body).into_owned();
+        let id = body
+            .split("\"id\":")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|digits| digits.parse::<u64>().ok())
+            .ok_or_else(|| Failure::Malformed(format!("no id in {body}")))?;
+        let mut redirects = 0;
+        for _ in 0..VISITS {
+            let path = format!("/bookmarks/{id}/visit");
+            connection.write(&Request::get(path), true)?;
+            if connection.read_response()?.status == 302 {
+                redirects += 1;
+            }
+        }
+        Ok(redirects)
+    });
+    let end = Instant::now();
+    let (ending, label) = match result {
+        Ok(redirects) => (
+            Ending::Answered,
+            format!("{redirects} visits counted (302)"),
+        ),
+        Err(failure) => (Ending::Cut, failure.describe()),
+    };
+    record.note(end, format!("{} → {label}", lane.label()));
+    Span {
+        lane,
+        start,
+        end,
+        ending,
+        label,
+        first_answer: None,
+    }
+}
+
+/// Step 6 on: `GET /ready` every [`PROBE_EVERY`], each on a new
+/// connection as a load balancer's check would, until nothing answers.
+fn ready_probe(addr: SocketAddr, from: Instant, record: &Record) -> Vec<Probe> {
+    let mut probes = Vec::new();
+    let mut next = from;
+    let mut last_status = None;
+    loop {
+        sleep_until(next);
+        next += PROBE_EVERY;
+        let at = Instant::now();
+        let status = Connection::open(addr, Duration::from_secs(2))
+            .and_then(|mut connection| {
+                connection.write(&Request::get("/ready"), false)?;
+                connection.read_response()
+            })
+            .ok()
+            .map(|response| response.status);
+        // The printed timeline names each change, not every probe.
+        if probes.is_empty() || status != last_status {
+            let said = status.map_or("no answer".to_owned(), |status| status.to_string());
+            record.note(at, format!("ready probe: GET /ready → {said}"));
+        }
+        last_status = status;
+        probes.push(Probe { at, status });
+        if status.is_none() {
+            return probes;
+        }
     }
 }

@@ -4,26 +4,32 @@
 //! The picture is self-contained on purpose: a generic font family, no
 //! scripts, no external references, a white background of its own. It
 //! renders the same in a browser, in mdBook's dark themes, and offline.
+//!
+//! It is drawn at the width of an mdBook page (750 px), so that it is shown
+//! at its own size and no text comes out smaller than 12 px.
 
 use std::{fmt::Write as _, time::Instant};
 
 use crate::{Ending, Lane, ProcessStory, Span};
 
-const WIDTH: f64 = 960.0;
-const PLOT_LEFT: f64 = 160.0;
-const PLOT_RIGHT: f64 = 940.0;
-const LANES_TOP: f64 = 84.0;
-const LANE_HEIGHT: f64 = 42.0;
+const WIDTH: f64 = 750.0;
+const PLOT_LEFT: f64 = 132.0;
+const PLOT_RIGHT: f64 = 736.0;
+const LANES_TOP: f64 = 92.0;
+const LANE_HEIGHT: f64 = 40.0;
+/// The log lane holds one line of text per log line of a moment.
+const LOG_LINE: f64 = 15.0;
 /// Time shown: the scenario's signal comes at about 0.5 s and a step that
 /// does not stop by itself is killed 3 s later.
 const AXIS_SECONDS: f64 = 4.0;
-/// Rough width of one character at 12px in a sans-serif font: enough to
+/// Rough width of one character at 13px in a sans-serif font: enough to
 /// decide whether a label fits beside a bar or must go inside it.
-const CHAR_WIDTH: f64 = 6.6;
+const CHAR_WIDTH: f64 = 7.2;
 
 const SERVING: &str = "#5b8def";
 const STARTING: &str = "#cfd8dc";
 const DRAINING: &str = "#f0a030";
+const DELAYING: &str = "#f4d35e";
 const ANSWERED: &str = "#3a9d5d";
 const CUT: &str = "#d64541";
 const IDLE: &str = "#a9c1e0";
@@ -31,7 +37,14 @@ const SIGNAL: &str = "#c0392b";
 const MUTED: &str = "#6b7280";
 
 /// The whole picture, as the text of an `.svg` file.
-pub fn draw(step: &str, shutdown_timeout: &str, story: &ProcessStory, spans: &[Span]) -> String {
+pub fn draw(
+    step: &str,
+    number: u32,
+    shutdown_timeout: &str,
+    story: &ProcessStory,
+    spans: &[Span],
+) -> String {
+    let lanes = Lane::of_step(number);
     let seconds = |at: Instant| at.saturating_duration_since(story.spawned).as_secs_f64();
     let last = spans
         .iter()
@@ -41,28 +54,57 @@ pub fn draw(step: &str, shutdown_timeout: &str, story: &ProcessStory, spans: &[S
     // rounded up to a half second if a run ever goes past it.
     let axis_end = (((last + 0.3) * 2.0).ceil() / 2.0).max(AXIS_SECONDS);
     let x = |at: Instant| PLOT_LEFT + seconds(at) / axis_end * (PLOT_RIGHT - PLOT_LEFT);
-    let lane_top = |lane: Lane| {
-        let index = Lane::ALL.iter().position(|l| *l == lane).unwrap_or(0);
-        LANES_TOP + index as f64 * LANE_HEIGHT
+    let moments = place_log(log_moments(story), &x);
+    let log_height = moments
+        .iter()
+        .map(|moment| moment.row + moment.lines.len())
+        .max()
+        .unwrap_or(1) as f64
+        * LOG_LINE
+        + 14.0;
+    let lane_height = |lane: Lane| {
+        if lane == Lane::Log {
+            log_height.max(LANE_HEIGHT)
+        } else {
+            LANE_HEIGHT
+        }
     };
-    let lanes_bottom = LANES_TOP + Lane::ALL.len() as f64 * LANE_HEIGHT;
-    let height = lanes_bottom + 80.0;
+    let lane_top = |lane: Lane| {
+        LANES_TOP
+            + lanes
+                .iter()
+                .take_while(|l| **l != lane)
+                .map(|l| lane_height(*l))
+                .sum::<f64>()
+    };
+    let lanes_bottom = LANES_TOP + lanes.iter().map(|l| lane_height(*l)).sum::<f64>();
+    let height = lanes_bottom + 96.0;
 
     let first_signal = story.signals.first().map(|(at, _)| *at);
+    let delay = match story.delay {
+        Some(delay) => format!(", SHUTDOWN_DELAY={:.0}s", delay.as_secs_f64()),
+        None => String::new(),
+    };
     let heading = match first_signal {
         Some(at) => format!(
-            "{step}: SIGTERM at {:.2} s, SHUTDOWN_TIMEOUT={shutdown_timeout}; {} {:.0} ms after the signal",
-            seconds(at),
+            "{step}: {} {:.0} ms after SIGTERM",
             story.exit_label,
             story.exit_at.saturating_duration_since(at).as_secs_f64() * 1000.0
         ),
         None => format!("{step}: {}", story.exit_label),
     };
+    let settings = match first_signal {
+        Some(at) => format!(
+            "SIGTERM at {:.2} s, SHUTDOWN_TIMEOUT={shutdown_timeout}{delay}; time from the process start",
+            seconds(at)
+        ),
+        None => format!("SHUTDOWN_TIMEOUT={shutdown_timeout}{delay}; time from the process start"),
+    };
 
     let mut svg = String::new();
     let _ = writeln!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12" role="img" aria-labelledby="title desc">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="13" role="img" aria-labelledby="title desc">"#
     );
     let _ = writeln!(svg, r#"<title id="title">{}</title>"#, escape(&heading));
     let _ = writeln!(
@@ -76,21 +118,27 @@ pub fn draw(step: &str, shutdown_timeout: &str, story: &ProcessStory, spans: &[S
     );
     let _ = writeln!(
         svg,
-        r##"<text x="12" y="26" font-size="15" font-weight="bold" fill="#111827">{}</text>"##,
+        r##"<text x="12" y="24" font-size="16" font-weight="bold" fill="#111827">{}</text>"##,
         escape(&heading)
     );
     let _ = writeln!(
         svg,
-        r##"<text x="12" y="46" fill="{MUTED}">one run of `cargo run --release -p tools --bin timeline -- {step}`; time from the process start</text>"##
+        r##"<text x="12" y="44" fill="{MUTED}">{}</text>"##,
+        escape(&settings)
+    );
+    let _ = writeln!(
+        svg,
+        r##"<text x="12" y="62" font-size="12" fill="{MUTED}">one run of `cargo run --release -p tools --bin timeline -- {step}`</text>"##
     );
 
     // Lanes, with their names on the left.
-    for (index, lane) in Lane::ALL.into_iter().enumerate() {
+    for (index, lane) in lanes.iter().copied().enumerate() {
         let top = lane_top(lane);
         let fill = if index % 2 == 0 { "#f5f6f8" } else { "#ffffff" };
         let _ = writeln!(
             svg,
-            r#"<rect x="0" y="{top}" width="{WIDTH}" height="{LANE_HEIGHT}" fill="{fill}"/>"#
+            r#"<rect x="0" y="{top}" width="{WIDTH}" height="{}" fill="{fill}"/>"#,
+            lane_height(lane)
         );
         let _ = writeln!(
             svg,
@@ -99,16 +147,19 @@ pub fn draw(step: &str, shutdown_timeout: &str, story: &ProcessStory, spans: &[S
             lane.label()
         );
         let detail = match lane {
-            Lane::Process => "",
-            Lane::IdleKeepAlive => "GET /health, then idle",
+            Lane::Process | Lane::Log => "",
+            Lane::ReadyProbe => "GET /ready",
+            Lane::Events => "GET /events",
+            Lane::Visits => "POST, 3 × visit",
+            Lane::IdleKeepAlive => "GET /health, idle",
             Lane::Fast => "GET /health",
-            Lane::Slow => "GET /slow?ms=1000",
-            Lane::Stuck => "GET /slow?ms=60000",
-            Lane::NewConnection => "GET /health after the signal",
+            Lane::Slow => "/slow?ms=1000",
+            Lane::Stuck => "/slow?ms=60000",
+            Lane::NewConnection => "GET /health",
         };
         let _ = writeln!(
             svg,
-            r#"<text x="12" y="{}" font-size="10" fill="{MUTED}">{}</text>"#,
+            r#"<text x="12" y="{}" font-size="12" fill="{MUTED}">{}</text>"#,
             top + 32.0,
             escape(detail)
         );
@@ -131,6 +182,10 @@ pub fn draw(step: &str, shutdown_timeout: &str, story: &ProcessStory, spans: &[S
     }
 
     draw_process(&mut svg, story, &x, lane_top(Lane::Process));
+    draw_log(&mut svg, &moments, lane_top(Lane::Log));
+    if lanes.contains(&Lane::ReadyProbe) {
+        draw_probes(&mut svg, story, &x, lane_top(Lane::ReadyProbe));
+    }
     for span in spans {
         draw_span(&mut svg, span, &x, lane_top(span.lane));
     }
@@ -148,15 +203,22 @@ pub fn draw(step: &str, shutdown_timeout: &str, story: &ProcessStory, spans: &[S
             r#"<line x1="{sx:.1}" y1="{}" x2="{sx:.1}" y2="{lanes_bottom}" stroke="{SIGNAL}" stroke-width="1.5"{dash}/>"#,
             LANES_TOP - 12.0
         );
+        // Centred on its line, unless that would run off the picture.
+        let half = name.len() as f64 * CHAR_WIDTH / 2.0;
+        let anchor = if sx + half > WIDTH - 4.0 {
+            "end"
+        } else {
+            "middle"
+        };
         let _ = writeln!(
             svg,
-            r#"<text x="{sx:.1}" y="{}" text-anchor="middle" font-weight="bold" fill="{SIGNAL}">{}</text>"#,
+            r#"<text x="{sx:.1}" y="{}" text-anchor="{anchor}" font-weight="bold" fill="{SIGNAL}">{}</text>"#,
             LANES_TOP - 16.0,
             escape(name)
         );
     }
 
-    draw_legend(&mut svg, lanes_bottom + 48.0);
+    draw_legend(&mut svg, lanes_bottom + 46.0, story.delay.is_some());
     svg.push_str("</svg>\n");
     svg
 }
@@ -181,7 +243,25 @@ fn draw_process(svg: &mut String, story: &ProcessStory, x: &impl Fn(Instant) -> 
         "serving",
     );
     if signal < story.exit_at {
-        bar(svg, signal, story.exit_at, DRAINING, "shutting down");
+        // Step 6: serving on, not ready, until `shutting down`.
+        let drain_from = match story.delay {
+            Some(_) => story
+                .marks
+                .iter()
+                .find(|(_, line)| line.starts_with("shutting down"))
+                .map_or(signal, |(at, _)| *at),
+            None => signal,
+        };
+        if drain_from > signal {
+            bar(
+                svg,
+                signal,
+                drain_from,
+                DELAYING,
+                "not ready, still serving",
+            );
+        }
+        bar(svg, drain_from, story.exit_at, DRAINING, "shutting down");
     }
     let ex = x(story.exit_at);
     let _ = writeln!(
@@ -203,25 +283,148 @@ fn draw_process(svg: &mut String, story: &ProcessStory, x: &impl Fn(Instant) -> 
         bar_top + 12.0,
         escape(&story.exit_label)
     );
-    // The step's own log lines, as dots under the bar; the two that change
-    // the ending get a word as well.
-    for (at, phrase) in &story.marks {
-        let mx = x(*at);
+}
+
+/// The step's shutdown log lines, grouped by the moment they came: lines
+/// less than 150 ms apart are one moment, written one under the other.
+fn log_moments(story: &ProcessStory) -> Vec<(Instant, Vec<String>)> {
+    let mut moments: Vec<(Instant, Instant, Vec<String>)> = Vec::new();
+    for (at, line) in &story.marks {
+        if line.starts_with("server starting") {
+            continue;
+        }
+        match moments.last_mut() {
+            Some((_, last, lines)) if at.saturating_duration_since(*last).as_millis() < 150 => {
+                *last = *at;
+                lines.push(line.clone());
+            }
+            _ => moments.push((*at, *at, vec![line.clone()])),
+        }
+    }
+    moments
+        .into_iter()
+        .map(|(first, _, lines)| (first, lines))
+        .collect()
+}
+
+/// A moment of the log lane, placed: where its mark is, where its text
+/// goes, and the row its first line takes.
+struct Placed {
+    mark: f64,
+    text_x: f64,
+    anchor: &'static str,
+    left: f64,
+    right: f64,
+    row: usize,
+    lines: Vec<String>,
+}
+
+/// Places each moment's text beside its mark, right of it if it fits, and
+/// below any earlier moment's text it would overlap.
+fn place_log(moments: Vec<(Instant, Vec<String>)>, x: &impl Fn(Instant) -> f64) -> Vec<Placed> {
+    let mut placed: Vec<Placed> = Vec::new();
+    for (at, lines) in moments {
+        let mark = x(at);
+        let widest = lines.iter().map(|line| line.len()).max().unwrap_or(0) as f64 * CHAR_WIDTH;
+        let (text_x, anchor, left, right) = if mark + 6.0 + widest <= WIDTH - 4.0 {
+            (mark + 6.0, "start", mark, mark + 6.0 + widest)
+        } else if mark - 6.0 - widest >= 4.0 {
+            (mark - 6.0, "end", mark - 6.0 - widest, mark)
+        } else {
+            // Fits neither side: as far right as the picture allows.
+            let start = (WIDTH - 4.0 - widest).max(4.0);
+            (start, "start", start, start + widest)
+        };
+        let row = placed
+            .iter()
+            .filter(|other| other.left < right + 8.0 && left < other.right + 8.0)
+            .map(|other| other.row + other.lines.len())
+            .max()
+            .unwrap_or(0);
+        placed.push(Placed {
+            mark,
+            text_x,
+            anchor,
+            left,
+            right,
+            row,
+            lines,
+        });
+    }
+    placed
+}
+
+fn draw_log(svg: &mut String, moments: &[Placed], top: f64) {
+    if moments.is_empty() {
         let _ = writeln!(
             svg,
-            r##"<circle cx="{mx:.1}" cy="{}" r="3" fill="#111827"><title>log: {}</title></circle>"##,
-            bar_top + 20.0,
-            escape(phrase)
+            r#"<text x="{PLOT_LEFT}" y="{}" fill="{MUTED}">nothing after `server starting`</text>"#,
+            top + 17.0
         );
-        if phrase == "shutdown timed out" || phrase == "forced shutdown" {
+    }
+    for moment in moments {
+        let first = top + moment.row as f64 * LOG_LINE;
+        let mx = moment.mark;
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{mx:.1}" y1="{:.1}" x2="{mx:.1}" y2="{:.1}" stroke="#111827" stroke-width="1.5"/>"##,
+            first + 6.0,
+            first + 8.0 + moment.lines.len() as f64 * LOG_LINE
+        );
+        for (index, line) in moment.lines.iter().enumerate() {
+            let weight =
+                if line.starts_with("forced shutdown") || line.starts_with("shutdown timed out") {
+                    r#" font-weight="bold""#
+                } else {
+                    ""
+                };
             let _ = writeln!(
                 svg,
-                r##"<text x="{:.1}" y="{}" font-size="10" text-anchor="end" fill="#111827">{}</text>"##,
-                mx - 5.0,
-                bar_top + 24.0,
-                escape(phrase)
+                r##"<text x="{:.1}" y="{:.1}" text-anchor="{}" font-family="monospace" font-size="12"{weight} fill="#111827">{}</text>"##,
+                moment.text_x,
+                first + 17.0 + index as f64 * LOG_LINE,
+                moment.anchor,
+                escape(line)
             );
         }
+    }
+}
+
+/// Step 6: each answer of the ready probe as a tick, green for 200, amber
+/// for 503; the status is written where it changes.
+fn draw_probes(svg: &mut String, story: &ProcessStory, x: &impl Fn(Instant) -> f64, top: f64) {
+    let middle = top + 20.0;
+    let mut last: Option<Option<u16>> = None;
+    let mut last_label_end = 0.0;
+    for probe in &story.probes {
+        let px = x(probe.at);
+        let fill = match probe.status {
+            Some(200) => ANSWERED,
+            Some(_) => DRAINING,
+            None => MUTED,
+        };
+        if probe.status.is_some() {
+            let _ = writeln!(
+                svg,
+                r#"<rect x="{:.1}" y="{:.1}" width="4" height="16" fill="{fill}"/>"#,
+                px - 2.0,
+                middle - 8.0
+            );
+        }
+        if last != Some(probe.status) && px > last_label_end {
+            let said = match probe.status {
+                Some(status) => status.to_string(),
+                None => "refused".to_owned(),
+            };
+            let _ = writeln!(
+                svg,
+                r##"<text x="{:.1}" y="{:.1}" fill="#111827">{said}</text>"##,
+                px + 5.0,
+                middle - 10.0
+            );
+            last_label_end = px + 5.0 + said.len() as f64 * CHAR_WIDTH;
+        }
+        last = Some(probe.status);
     }
 }
 
@@ -303,16 +506,25 @@ fn draw_span(svg: &mut String, span: &Span, x: &impl Fn(Instant) -> f64, top: f6
     }
 }
 
-fn draw_legend(svg: &mut String, y: f64) {
-    let entries = [
-        (SERVING, "serving"),
+fn draw_legend(svg: &mut String, y: f64, delay: bool) {
+    let mut entries = vec![(SERVING, "serving")];
+    if delay {
+        entries.push((DELAYING, "not ready, serving"));
+    }
+    entries.extend([
         (DRAINING, "shutting down"),
-        (ANSWERED, "request answered"),
-        (CUT, "connection ended, no answer"),
-        (IDLE, "idle keep-alive connection"),
-    ];
+        (ANSWERED, "answered"),
+        (CUT, "ended, no answer"),
+        (IDLE, "idle keep-alive"),
+    ]);
     let mut lx = 12.0;
+    let mut y = y;
     for (fill, what) in entries {
+        // A second row when the first is full.
+        if lx + 30.0 + what.len() as f64 * CHAR_WIDTH > WIDTH {
+            lx = 12.0;
+            y += 22.0;
+        }
         let _ = writeln!(
             svg,
             r#"<rect x="{lx:.1}" y="{:.1}" width="12" height="12" fill="{fill}"/>"#,
@@ -324,6 +536,10 @@ fn draw_legend(svg: &mut String, y: f64) {
             lx + 17.0
         );
         lx += 30.0 + what.len() as f64 * CHAR_WIDTH;
+    }
+    if lx + 40.0 + 18.0 * CHAR_WIDTH > WIDTH {
+        lx = 12.0;
+        y += 22.0;
     }
     let _ = writeln!(
         svg,
@@ -353,6 +569,23 @@ fn describe(story: &ProcessStory, spans: &[Span], seconds: &impl Fn(Instant) -> 
             seconds(span.end),
             span.label
         );
+    }
+    for (at, line) in &story.marks {
+        let _ = write!(text, "Log at {:.3} s: {line}. ", seconds(*at));
+    }
+    let mut last = None;
+    for probe in &story.probes {
+        if last != Some(probe.status) {
+            let said = probe
+                .status
+                .map_or("no answer".to_owned(), |status| status.to_string());
+            let _ = write!(
+                text,
+                "Ready probe from {:.3} s: {said}. ",
+                seconds(probe.at)
+            );
+        }
+        last = Some(probe.status);
     }
     let _ = write!(
         text,
