@@ -25,8 +25,8 @@ use bookmarks::{
     lifecycle,
     link_check::LinkChecker,
     phase::{
-        CUT_OFF_GRACE, Ending, LOG_GRACE, RUNTIME_GRACE, after_cut_off, drop_within,
-        last_writes_by, phase, served,
+        CUT_OFF_GRACE, Ending, RUNTIME_GRACE, after_cut_off, drop_within, last_writes_by,
+        logs_within, phase, served,
     },
     routes::with_middleware,
     server::serve,
@@ -244,11 +244,13 @@ async fn run() -> ExitCode {
 
     // 6. Flush the logs: dropping the guard waits until the writer thread
     // has written every queued line, `server stopped` included, but for
-    // up to 1.1 s: dropped on a thread of its own, it gets LOG_GRACE.
-    let logs_flushed = drop_within(log_guard, LOG_GRACE);
+    // up to 1.1 s: dropped on a thread of its own, it gets what is left
+    // of the deadline, or a moment only once the stop was cut off.
+    let logs_limit = logs_within(deadline, !clean);
+    let logs_flushed = drop_within(log_guard, logs_limit);
     if !logs_flushed {
         eprintln!(
-            "error: LOG_FILE not flushed within {LOG_GRACE:?}; its last lines may be missing"
+            "error: LOG_FILE not flushed within {logs_limit:?}; its last lines may be missing"
         );
     }
     // ANCHOR_END: order
