@@ -170,6 +170,7 @@ pub fn logs_within(deadline: Instant, cut_off: bool) -> Duration {
         left.max(LOG_GRACE)
     }
 }
+// ANCHOR_END: logs_within
 
 // ANCHOR: drop_within
 /// Drops `value` on a thread of its own and waits at most `limit` for the
