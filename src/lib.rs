@@ -17,6 +17,7 @@ pub mod routes;
 pub mod server;
 pub mod signals;
 pub mod store;
+pub mod systemd;
 pub mod telemetry;
 pub mod visits;
 
@@ -40,16 +41,34 @@ impl Service {
     /// Binding here, before the step logs `server starting`, means that by
     /// the time that line appears the port accepts connections.
     pub async fn start(config: &Config) -> Result<Service, StartupError> {
+        Service::start_on(config, None).await
+    }
+
+    /// As [`Service::start`], but serving `inherited`, a listening socket
+    /// this process was handed (step 7), instead of binding `HOST:PORT`.
+    pub async fn start_on(
+        config: &Config,
+        inherited: Option<std::net::TcpListener>,
+    ) -> Result<Service, StartupError> {
         let store = Store::open(&config.database_url).map_err(|err| {
             StartupError(format!(
                 "cannot open database DATABASE_URL={:?}: {err}",
                 config.database_url
             ))
         })?;
-        let wanted = SocketAddr::new(config.host, config.port);
-        let listener = TcpListener::bind(wanted).await.map_err(|err| {
-            StartupError(format!("cannot listen on {wanted} (HOST, PORT): {err}"))
-        })?;
+        let listener = match inherited {
+            // tokio needs the socket non-blocking; systemd hands it blocking.
+            Some(inherited) => inherited
+                .set_nonblocking(true)
+                .and_then(|()| TcpListener::from_std(inherited))
+                .map_err(|err| StartupError(format!("cannot serve the inherited socket: {err}")))?,
+            None => {
+                let wanted = SocketAddr::new(config.host, config.port);
+                TcpListener::bind(wanted).await.map_err(|err| {
+                    StartupError(format!("cannot listen on {wanted} (HOST, PORT): {err}"))
+                })?
+            }
+        };
         let addr = listener
             .local_addr()
             .map_err(|err| StartupError(format!("cannot read the bound address: {err}")))?;

@@ -30,7 +30,10 @@
 //!
 //! The drain is axum's: no new connections, and hyper's graceful shutdown
 //! for each open one. HTTP/1 finishes the request in progress and closes;
-//! HTTP/2 sends GOAWAY and completes the streams in flight.
+//! HTTP/2 sends GOAWAY and completes the streams in flight. One change: a
+//! connection accepted but still silent when the drain begins is not
+//! cancelled, as hyper's graceful shutdown would cancel it, but served its
+//! first request (see `serve_connection`).
 
 use std::{
     convert::Infallible,
@@ -171,6 +174,9 @@ where
         move |bytes: &[u8]| {
             if !bytes.is_empty() {
                 activity.touch();
+                if !activity.first_bytes.is_cancelled() {
+                    activity.first_bytes.cancel();
+                }
             }
         }
     });
@@ -192,6 +198,8 @@ where
         let mut idle = pin!(tokio::time::sleep(timeouts.idle));
         // Asked to close, by the drain or for idleness: once is enough.
         let mut closing = false;
+        // The drain has begun, but this connection has sent nothing yet.
+        let mut drain_waits_for_bytes = false;
         loop {
             tokio::select! {
                 served = connection.as_mut() => {
@@ -200,7 +208,21 @@ where
                     }
                     return;
                 }
-                () = drain.cancelled(), if !closing => {
+                // hyper's graceful shutdown cancels a connection still
+                // waiting for its first bytes (the auto builder has not yet
+                // seen which protocol it speaks). But a client that has just
+                // connected is about to send a request it expects answered:
+                // wait for its first bytes, then close after that request.
+                // The idle timer and the cut-off still bound the wait.
+                () = drain.cancelled(), if !closing && !drain_waits_for_bytes => {
+                    if activity.first_bytes.is_cancelled() {
+                        closing = true;
+                        connection.as_mut().graceful_shutdown();
+                    } else {
+                        drain_waits_for_bytes = true;
+                    }
+                }
+                () = activity.first_bytes.cancelled(), if drain_waits_for_bytes && !closing => {
                     closing = true;
                     connection.as_mut().graceful_shutdown();
                 }
@@ -255,6 +277,8 @@ struct Activity {
     in_flight: AtomicUsize,
     /// Since `opened`: the last byte received, or the last response done.
     last_active_ms: AtomicU64,
+    /// Cancelled when the first byte arrives.
+    first_bytes: CancellationToken,
 }
 
 impl Activity {
@@ -263,6 +287,7 @@ impl Activity {
             opened: Instant::now(),
             in_flight: AtomicUsize::new(0),
             last_active_ms: AtomicU64::new(0),
+            first_bytes: CancellationToken::new(),
         }
     }
 

@@ -12,5 +12,6 @@ mod clients;
 mod config;
 mod crash;
 mod deploy;
+mod restart;
 mod shutdown;
 mod visits;

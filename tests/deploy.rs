@@ -1,4 +1,4 @@
-//! The deployment files agree with step 6's settings and with each other:
+//! The deployment files agree with the steps' settings and with each other:
 //! each supervisor's grace period outlasts the pre-stop delay, the drain
 //! deadline, the time step 6 may take to exit after that deadline, and a
 //! margin; the stop signal is one the step drains on; the container's
@@ -249,6 +249,36 @@ fn systemd_stop_timeout_exceeds_delay_plus_timeout() {
     let delay = duration(value_after(&file, "SHUTDOWN_DELAY=").expect("SHUTDOWN_DELAY"));
     let timeout = duration(value_after(&file, "SHUTDOWN_TIMEOUT=").expect("SHUTDOWN_TIMEOUT"));
     assert_fits("bookmarks.service", stop, delay, timeout);
-    assert!(value_after(&file, "ExecStart=").unwrap().ends_with("step6"));
+    assert!(value_after(&file, "ExecStart=").unwrap().ends_with("step7"));
+}
+
+/// The service serves the socket unit's socket, tells systemd when it is
+/// ready (step 7 sends READY=1), and sets no port of its own that the
+/// socket would silently override.
+#[test]
+fn systemd_service_is_notify_on_the_kept_socket() {
+    let service = read("deploy/bookmarks.service");
+    let socket = read("deploy/bookmarks.socket");
+    assert_eq!(value_after(&service, "Type="), Some("notify"));
+    assert_eq!(value_after(&service, "NotifyAccess="), Some("main"));
+    assert_eq!(value_after(&service, "Sockets="), Some("bookmarks.socket"));
+    assert_eq!(value_after(&service, "Requires="), Some("bookmarks.socket"));
+    assert_eq!(value_after(&service, "After="), Some("bookmarks.socket"));
+    for setting in ["HOST=", "PORT="] {
+        assert_eq!(
+            value_after(&service, setting),
+            None,
+            "{setting} would be ignored"
+        );
+    }
+    let port = value_after(&socket, "ListenStream=").expect("ListenStream");
+    assert!(port.parse::<u16>().is_ok(), "ListenStream={port}: a port");
+    // Accept=yes would start a process per connection: step7 serves all.
+    assert!(matches!(value_after(&socket, "Accept="), None | Some("no")));
+    let backlog: u32 = value_after(&socket, "Backlog=")
+        .expect("Backlog")
+        .parse()
+        .expect("a number");
+    assert!(backlog >= 128, "Backlog={backlog}: room to queue a restart");
 }
 // ANCHOR_END: systemd

@@ -13,9 +13,12 @@ use std::{
     ffi::OsStr,
     fmt,
     io::{BufRead, BufReader, Read},
-    net::SocketAddr,
+    net::{SocketAddr, TcpListener},
     ops::ControlFlow::{self, Break, Continue},
-    os::unix::process::{CommandExt, ExitStatusExt},
+    os::{
+        fd::AsRawFd,
+        unix::process::{CommandExt, ExitStatusExt},
+    },
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
     sync::{Arc, Condvar, Mutex, MutexGuard},
@@ -202,6 +205,37 @@ impl Launch {
         self.command = command;
         self
     }
+
+    // ANCHOR: with_listener
+    /// Hands `listener` to the step as systemd's socket activation does: as
+    /// file descriptor 3, with `LISTEN_FDS=1` and `LISTEN_PID` set to the
+    /// step's own pid. Only the child knows its pid before it runs, and
+    /// between fork and exec nothing may allocate (so no setenv): a shell
+    /// sets `LISTEN_PID=$$` and execs the step, which keeps the pid.
+    pub fn with_listener(self, listener: &TcpListener) -> Launch {
+        let fd = listener.as_raw_fd();
+        let mut launch =
+            self.env("LISTEN_FDS", "1")
+                .wrapped_in(&["/bin/sh", "-c", "LISTEN_PID=$$ exec \"$0\""]);
+        // SAFETY: dup2(2) and fcntl(2) are async-signal-safe. The copy at
+        // fd 3 is made without FD_CLOEXEC, so it survives both execs, while
+        // the original (std opens every socket close-on-exec) does not.
+        unsafe {
+            launch.command.pre_exec(move || {
+                let result = if fd == 3 {
+                    libc::fcntl(3, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(fd, 3)
+                };
+                if result < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        launch
+    }
+    // ANCHOR_END: with_listener
 
     /// Where the step's database will be.
     pub fn db_path(&self) -> PathBuf {

@@ -21,7 +21,7 @@ use tools::checks::{self, Signal};
 
 /// The lessons: directory, number, and a check of the step each starts
 /// from, which the exercise as shipped must pass.
-const LESSONS: [(&str, u32, fn()); 5] = [
+const LESSONS: [(&str, u32, fn()); 6] = [
     ("02-catch-the-signal", 2, || {
         checks::signal_kills_mid_request("lesson2", Signal::SIGTERM)
     }),
@@ -36,6 +36,9 @@ const LESSONS: [(&str, u32, fn()); 5] = [
     }),
     ("06-ready-for-production", 6, || {
         checks::buffered_visits_are_flushed("lesson6")
+    }),
+    ("07-restart-on-a-kept-socket", 7, || {
+        checks::event_stream_ends_with_the_drain("lesson7")
     }),
 ];
 
