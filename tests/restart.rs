@@ -30,12 +30,6 @@ mod step7 {
     fn bad_listen_fds_is_one_line_and_exit_2() {
         checks::bad_listen_fds_exits_2("step7");
     }
-
-    /// Step 7 keeps step 6's drain: the in-flight request completes.
-    #[test]
-    fn sigterm_drains_the_in_flight_request() {
-        checks::drain_completes_in_flight_request("step7", checks::Signal::SIGTERM);
-    }
 }
 
 /// Every step with a drain shares the accept loop, and so the fix: a

@@ -473,3 +473,150 @@ mod step6 {
     }
     // ANCHOR_END: step6
 }
+
+// Step 7 keeps every behaviour of step 6; what it adds is in restart.rs.
+mod step7 {
+    use tools::checks::{self, Signal};
+
+    // What the steps before it already do.
+
+    /// After SIGTERM the in-flight request gets its 200 and the exit is 0.
+    #[test]
+    fn sigterm_drains_the_in_flight_request() {
+        checks::drain_completes_in_flight_request("step7", Signal::SIGTERM);
+    }
+
+    /// Ctrl+C (SIGINT) drains the same way.
+    #[test]
+    fn sigint_drains_the_in_flight_request() {
+        checks::drain_completes_in_flight_request("step7", Signal::SIGINT);
+    }
+
+    /// An idle keep-alive connection does not hold the exit.
+    #[test]
+    fn idle_keep_alive_does_not_delay_exit() {
+        checks::idle_keep_alive_does_not_delay("step7");
+    }
+
+    /// Writes answered with 201 before the signal are in the file after.
+    #[test]
+    fn acknowledged_writes_are_in_the_database() {
+        checks::acknowledged_writes_survive("step7");
+    }
+
+    /// A stuck request is cut at SHUTDOWN_TIMEOUT; the exit is 1.
+    #[test]
+    fn deadline_ends_a_stuck_request() {
+        checks::deadline_ends_a_stuck_request("step7");
+    }
+
+    /// The deadline's clock starts at the signal.
+    #[test]
+    fn deadline_starts_at_the_signal() {
+        checks::deadline_starts_at_the_signal("step7");
+    }
+
+    /// Half a request line cannot hold the process past the deadline.
+    #[test]
+    fn half_request_does_not_outlive_the_deadline() {
+        checks::half_request_does_not_outlive_deadline("step7");
+    }
+
+    /// A blocking thread does not hold the process past the deadline.
+    #[test]
+    fn deadline_ends_blocking_work() {
+        checks::deadline_ends_blocking_work("step7");
+    }
+
+    /// A running query is stopped at the deadline and rolled back.
+    #[test]
+    fn deadline_ends_a_query() {
+        checks::deadline_ends_a_query("step7");
+    }
+
+    /// A second SIGTERM during the drain forces exit 1 at once.
+    #[test]
+    fn second_sigterm_forces_exit() {
+        checks::second_signal_forces_exit("step7", Signal::SIGTERM);
+    }
+
+    /// A second Ctrl+C does the same.
+    #[test]
+    fn second_sigint_forces_exit() {
+        checks::second_signal_forces_exit("step7", Signal::SIGINT);
+    }
+
+    /// Visits still in the buffer at SIGTERM reach the database.
+    #[test]
+    fn buffered_visits_are_flushed() {
+        checks::buffered_visits_are_flushed("step7");
+    }
+
+    /// A steady stream of visits loses none at SIGTERM.
+    #[test]
+    fn steady_visits_are_not_lost() {
+        checks::steady_visits_are_not_lost("step7");
+    }
+
+    /// The link-check unit in progress at the signal is committed whole.
+    #[test]
+    fn unit_in_progress_is_committed_whole() {
+        checks::unit_in_progress_is_committed_whole("step7");
+    }
+
+    /// A worker that outlives the deadline is cut off; exit 1.
+    #[test]
+    fn stuck_worker_is_cut_at_the_deadline() {
+        checks::stuck_worker_is_cut_at_deadline("step7");
+    }
+
+    /// A second signal cuts off a worker in the middle of a unit.
+    #[test]
+    fn second_signal_cuts_a_stuck_worker() {
+        checks::second_signal_cuts_a_stuck_worker("step7");
+    }
+
+    /// Phases run and are logged in order; LOG_FILE ends with `server stopped`.
+    #[test]
+    fn phases_in_order_and_log_file_complete() {
+        checks::phases_in_order_and_log_file_complete("step7");
+    }
+
+    // What step 6 adds.
+
+    /// `/ready` is 503 during SHUTDOWN_DELAY while everything else is served.
+    #[test]
+    fn ready_flips_while_serving_through_the_delay() {
+        checks::ready_flips_while_serving_through_the_delay("step7");
+    }
+
+    /// An open `/events` stream ends when the drain begins.
+    #[test]
+    fn event_stream_ends_with_the_drain() {
+        checks::event_stream_ends_with_the_drain("step7");
+    }
+
+    /// A second signal during the delay forces exit 1.
+    #[test]
+    fn second_signal_during_the_delay_forces_exit() {
+        checks::second_signal_during_delay_forces_exit("step7");
+    }
+
+    /// A keep-alive client is told `Connection: close` during the delay.
+    #[test]
+    fn keep_alive_told_to_close_during_the_delay() {
+        checks::keep_alive_told_to_close_during_delay("step7");
+    }
+
+    /// An open `/ws` gets its bookmarks, then Close 1001 at the drain; exit 0.
+    #[test]
+    fn websocket_closes_with_1001() {
+        checks::websocket_closes_with_1001("step7");
+    }
+
+    /// A WebSocket that never answers the Close is cut at the deadline.
+    #[test]
+    fn websocket_deaf_to_close_is_cut_at_the_deadline() {
+        checks::websocket_deaf_to_close_is_cut_at_the_deadline("step7");
+    }
+}
