@@ -130,8 +130,8 @@ async fn run() -> ExitCode {
             .into_future(),
     );
 
-    // TODO: on the first signal, log `not ready` (with `signal`), cancel
-    //       `not_ready`, and keep serving for `config.shutdown_delay`, unless
+    // TODO: on the first signal, cancel `not_ready`, then log `not ready`
+    //       (with `signal`), and keep serving for `config.shutdown_delay`, unless
     //       a second signal forces the exit; only then log `shutting down`
     //       and start the drain, whose deadline counts from there.
     let signal = signals.recv().await;

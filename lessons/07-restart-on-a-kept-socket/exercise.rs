@@ -144,8 +144,8 @@ async fn run() -> ExitCode {
     // 0. Say "not ready" and keep serving: a load balancer polling `/ready`
     // takes a few seconds to stop sending, and until it does, new requests
     // still arrive here. Closing the listener now would refuse them.
-    info!(signal, delay = ?config.shutdown_delay, "not ready");
     not_ready.cancel();
+    info!(signal, delay = ?config.shutdown_delay, "not ready");
     // TODO: tell systemd the service is stopping, and how long it may take:
     //  delay + deadline + the 250 ms bound (`systemd::Notify::stopping`).
     let delayed = tokio::select! {

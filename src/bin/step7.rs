@@ -159,8 +159,8 @@ async fn run() -> ExitCode {
     // 0. Say "not ready" and keep serving: a load balancer polling `/ready`
     // takes a few seconds to stop sending, and until it does, new requests
     // still arrive here. Closing the listener now would refuse them.
-    info!(signal, delay = ?config.shutdown_delay, "not ready");
     not_ready.cancel();
+    info!(signal, delay = ?config.shutdown_delay, "not ready");
     // Until now systemd's stop timeout ran; from now it follows ours.
     let stop_within = config.shutdown_delay + config.shutdown_timeout + EXIT_BOUND;
     systemd::Notify::stopping("not ready, draining after the delay", stop_within);
