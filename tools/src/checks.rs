@@ -105,6 +105,17 @@ pub fn assert_abandoned(
 }
 // ANCHOR_END: abandoned
 
+/// A step whose only work in flight at the cut-off is the test's own, so
+/// that the `abandoned` counts are exact: from step 5 on, the periodic
+/// visit flush (every second by default) would now and then queue a
+/// database call behind a running query, and be counted with it.
+fn launch_counted(bin: &str, deadline: &str) -> Server {
+    Launch::new(bin)
+        .env("SHUTDOWN_TIMEOUT", deadline)
+        .env("FLUSH_INTERVAL", "1h")
+        .start()
+}
+
 // ANCHOR: assert_cut_query_rolled_back
 /// After a stop that cut `/slow?mode=query` off: its bookmark is not in the
 /// database, the database is sound, and it was closed cleanly (the last
@@ -321,7 +332,7 @@ pub fn drain_commits_a_query_in_flight(bin: &str) {
 /// stuck request (waiting at an `.await`) is cut, the database still
 /// closed, the exit status 1, within the bound.
 pub fn deadline_ends_a_stuck_request(bin: &str) {
-    let mut server = Launch::new(bin).env("SHUTDOWN_TIMEOUT", "500ms").start();
+    let mut server = launch_counted(bin, "500ms");
     let request = slow_request_in_flight(&server, 60_000, Duration::from_secs(70));
 
     assert_cut_at_the_deadline(&mut server, "stuck request");
@@ -337,7 +348,7 @@ pub fn deadline_ends_a_stuck_request(bin: &str) {
 /// reaches, does not hold the process past the deadline: the thread is
 /// left behind.
 pub fn deadline_ends_blocking_work(bin: &str) {
-    let mut server = Launch::new(bin).env("SHUTDOWN_TIMEOUT", "500ms").start();
+    let mut server = launch_counted(bin, "500ms");
     let request = slow_in_flight(&server, "blocking");
 
     assert_cut_at_the_deadline(&mut server, "blocking thread");
@@ -351,7 +362,7 @@ pub fn deadline_ends_blocking_work(bin: &str) {
 /// Steps 3+: a query still running at the deadline is stopped, its
 /// transaction rolled back, and the database closed cleanly.
 pub fn deadline_ends_a_query(bin: &str) {
-    let mut server = Launch::new(bin).env("SHUTDOWN_TIMEOUT", "500ms").start();
+    let mut server = launch_counted(bin, "500ms");
     let request = slow_in_flight(&server, "query");
 
     assert_cut_at_the_deadline(&mut server, "running query");
@@ -430,7 +441,7 @@ fn assert_signal_leaves_it_draining(server: &mut Server) {
 /// Steps 3+: a client that sent half a request line cannot hold the
 /// process beyond the deadline.
 pub fn half_request_does_not_outlive_deadline(bin: &str) {
-    let mut server = Launch::new(bin).env("SHUTDOWN_TIMEOUT", "500ms").start();
+    let mut server = launch_counted(bin, "500ms");
     let _half = half_request_in_flight(&server);
 
     assert_cut_at_the_deadline(&mut server, "half request");
@@ -465,7 +476,7 @@ pub fn second_signal_does_not_force(bin: &str) {
 /// `.await`, one on a blocking thread, a running query (rolled back) and
 /// half a request. The database is still closed; the status is 1.
 pub fn second_signal_forces_exit(bin: &str, second: Signal) {
-    let mut server = Launch::new(bin).env("SHUTDOWN_TIMEOUT", "30s").start();
+    let mut server = launch_counted(bin, "30s");
     let _half = half_request_in_flight(&server);
     let requests = ["async", "blocking", "query"].map(|mode| slow_in_flight(&server, mode));
 
