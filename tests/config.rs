@@ -160,7 +160,7 @@ macro_rules! refusals {
     )*};
 }
 
-refusals!(step1, step2, step3, step4, step5, step6);
+refusals!(step1, step2, step3, step4, step5, step6, step7);
 
 /// A log file that cannot be created is reported before anything starts,
 /// by the steps that write one.
@@ -175,5 +175,10 @@ mod log_file {
     #[test]
     fn step6_unwritable_log_file() {
         refuses_a_missing_directory("step6", "LOG_FILE");
+    }
+
+    #[test]
+    fn step7_unwritable_log_file() {
+        refuses_a_missing_directory("step7", "LOG_FILE");
     }
 }
