@@ -28,7 +28,7 @@
 //!
 //! What the tests cannot cover: they send real signals with kill(2), so
 //! they run on Unix only. The Windows branch is compiled
-//! (`cargo check --target x86_64-pc-windows-gnu --lib --bin step6`) but no
+//! (`cargo check --target x86_64-pc-windows-gnu --lib --bins`, in CI) but no
 //! test here delivers a console event to it or measures the 5 s.
 
 use crate::StartupError;

@@ -13,8 +13,8 @@
 
 use std::{env, net::TcpListener, time::Duration};
 
+#[cfg(unix)]
 use sd_notify::NotifyState;
-use tracing::warn;
 
 use crate::StartupError;
 
@@ -69,8 +69,10 @@ impl Notify {
         send(&[NotifyState::Ready, NotifyState::Status(status)]);
     }
 
-    /// `STOPPING=1` with the time the stop may take from now: systemd's
-    /// stop timeout then follows our own delay and deadline.
+    /// `STOPPING=1`, and how long the stop may take from now
+    /// (`EXTEND_TIMEOUT_USEC`): should that run past `TimeoutStopSec=`,
+    /// systemd extends its stop timeout instead of killing the service
+    /// (`sd_notify(3)`); within it, the message changes nothing.
     pub fn stopping(status: &str, within: Duration) {
         let usec = usec(within);
         send(&[
@@ -101,8 +103,23 @@ fn usec(duration: Duration) -> u32 {
     u32::try_from(duration.as_micros()).unwrap_or(u32::MAX)
 }
 
+#[cfg(unix)]
 fn send(states: &[NotifyState]) {
     if let Err(err) = sd_notify::notify(false, states) {
-        warn!(%err, "cannot notify the service manager (NOTIFY_SOCKET)");
+        tracing::warn!(%err, "cannot notify the service manager (NOTIFY_SOCKET)");
     }
+}
+
+/// Elsewhere there is no `NOTIFY_SOCKET` to speak to (`sd-notify` builds on
+/// Unix only): the messages are built and dropped.
+#[cfg(not(unix))]
+fn send(_: &[NotifyState]) {}
+
+#[cfg(not(unix))]
+#[allow(dead_code, reason = "built for the Unix `send` only")]
+enum NotifyState<'a> {
+    Ready,
+    Stopping,
+    Status(&'a str),
+    ExtendTimeoutUsec(u32),
 }

@@ -54,8 +54,7 @@ async fn main() -> ExitCode {
     // ANCHOR_END: install
 
     info!(%addr, "server starting");
-    // TODO: the drain needs a deadline, `config.shutdown_timeout` (add
-    //       `config` to the `let Service { .. }` pattern above), counted
+    // TODO: the drain needs a deadline, `config.shutdown_timeout`, counted
     //       from the signal. Run the server in a task of its own
     //       (`tokio::spawn`), with a `CancellationToken` as its shutdown
     //       future, so that the code here waits for the signal and then
@@ -85,7 +84,7 @@ async fn main() -> ExitCode {
     // TODO: unless the drain ended well, cut off what is left
     //       (`bookmarks::cutoff::cut_off`, which logs `abandoned`), give
     //       the server task `CUT_OFF_GRACE` to end (`phase::after_cut_off`),
-    //       bound the close (`bookmarks::store::before` with
+    //       bound the close (`store.close_or_give_up` with
     //       `phase::last_writes_by`), and exit 1 after the cleanup.
     // ANCHOR: cleanup
     // Only now, with no request left that could use it, close the database.
