@@ -9,6 +9,10 @@
 #   step7, after exit: the same socket; the new process starts only once
 #          the old one has exited, as `systemctl restart` does.
 #
+# Each with SHUTDOWN_DELAY=0s, and the two step 7 ways again with 1s: during
+# the delay every HTTP/1.1 answer says `Connection: close`, so no client is
+# left holding a kept-alive connection when the drain closes it.
+#
 #   scripts/restart-figures.sh              # and write the figures file
 #   scripts/restart-figures.sh --print      # print only
 #
@@ -24,17 +28,21 @@ cargo build --release --quiet -p tools --bin restart
 dir=$(dirname "$(cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/x")
 
-rows=("step6 --mode bind" "step7 --mode overlap" "step7 --mode after-exit")
+rows=("step6 --mode bind --shutdown-delay 0s"
+  "step7 --mode overlap --shutdown-delay 0s"
+  "step7 --mode after-exit --shutdown-delay 0s"
+  "step7 --mode overlap --shutdown-delay 1s"
+  "step7 --mode after-exit --shutdown-delay 1s")
 {
   echo "# scripts/restart-figures.sh: 10 restarts each, 8 clients, 500 ms of load between restarts"
-  printf '%-6s %-10s %8s %8s %8s %8s %8s %8s %11s\n' \
-    step mode sent ok errors refused broken unknown "longest ms"
+  printf '%-6s %-10s %5s %8s %8s %8s %8s %8s %8s %11s\n' \
+    step mode delay sent ok errors refused broken unknown "longest ms"
   for row in "${rows[@]}"; do
     # shellcheck disable=SC2086 # the row is words on purpose
     line=$("$dir/restart" $row --binary "$dir/${row%% *}" --restarts 10 | tail -n 1)
     field() { sed -nE "s/.* $1=([^ ]+).*/\1/p" <<<"$line"; }
-    printf '%-6s %-10s %8s %8s %8s %8s %8s %8s %11s\n' \
-      "${row%% *}" "$(field mode)" "$(field sent)" "$(field ok)" "$(field errors)" \
+    printf '%-6s %-10s %5s %8s %8s %8s %8s %8s %8s %11s\n' \
+      "${row%% *}" "$(field mode)" "${row##* }" "$(field sent)" "$(field ok)" "$(field errors)" \
       "$(field refused)" "$(field broken)" "$(field unknown)" "$(field longest_ms)"
   done
 } | tee "$out"
