@@ -39,13 +39,13 @@ mod step2 {
     /// An idle keep-alive connection does not hold the exit.
     #[test]
     fn idle_keep_alive_does_not_delay_exit() {
-        checks::idle_keep_alive_does_not_delay("step2");
+        checks::idle_keep_alive_does_not_delay_exit("step2");
     }
 
     /// Writes answered with 201 before the signal are in the file after.
     #[test]
     fn acknowledged_writes_are_in_the_database() {
-        checks::acknowledged_writes_survive("step2");
+        checks::acknowledged_writes_are_in_the_database("step2");
     }
 
     /// A stuck request holds step 2 forever: the problem step 3 solves.
@@ -63,7 +63,7 @@ mod step2 {
     /// A query in flight at the signal is waited for and committed.
     #[test]
     fn query_in_flight_is_committed() {
-        checks::drain_commits_a_query_in_flight("step2");
+        checks::query_in_flight_is_committed("step2");
     }
 }
 // ANCHOR_END: step2
@@ -88,13 +88,13 @@ mod step3 {
     /// An idle keep-alive connection does not hold the exit.
     #[test]
     fn idle_keep_alive_does_not_delay_exit() {
-        checks::idle_keep_alive_does_not_delay("step3");
+        checks::idle_keep_alive_does_not_delay_exit("step3");
     }
 
     /// Writes answered with 201 before the signal are in the file after.
     #[test]
     fn acknowledged_writes_are_in_the_database() {
-        checks::acknowledged_writes_survive("step3");
+        checks::acknowledged_writes_are_in_the_database("step3");
     }
 
     // ANCHOR: step3
@@ -115,7 +115,7 @@ mod step3 {
     /// Half a request line cannot hold the process past the deadline.
     #[test]
     fn half_request_does_not_outlive_the_deadline() {
-        checks::half_request_does_not_outlive_deadline("step3");
+        checks::half_request_does_not_outlive_the_deadline("step3");
     }
 
     /// A blocking thread does not hold the process past the deadline.
@@ -158,13 +158,13 @@ mod step4 {
     /// An idle keep-alive connection does not hold the exit.
     #[test]
     fn idle_keep_alive_does_not_delay_exit() {
-        checks::idle_keep_alive_does_not_delay("step4");
+        checks::idle_keep_alive_does_not_delay_exit("step4");
     }
 
     /// Writes answered with 201 before the signal are in the file after.
     #[test]
     fn acknowledged_writes_are_in_the_database() {
-        checks::acknowledged_writes_survive("step4");
+        checks::acknowledged_writes_are_in_the_database("step4");
     }
 
     /// A stuck request is cut at SHUTDOWN_TIMEOUT; the exit is 1.
@@ -182,7 +182,7 @@ mod step4 {
     /// Half a request line cannot hold the process past the deadline.
     #[test]
     fn half_request_does_not_outlive_the_deadline() {
-        checks::half_request_does_not_outlive_deadline("step4");
+        checks::half_request_does_not_outlive_the_deadline("step4");
     }
 
     /// A blocking thread does not hold the process past the deadline.
@@ -234,13 +234,13 @@ mod step5 {
     /// An idle keep-alive connection does not hold the exit.
     #[test]
     fn idle_keep_alive_does_not_delay_exit() {
-        checks::idle_keep_alive_does_not_delay("step5");
+        checks::idle_keep_alive_does_not_delay_exit("step5");
     }
 
     /// Writes answered with 201 before the signal are in the file after.
     #[test]
     fn acknowledged_writes_are_in_the_database() {
-        checks::acknowledged_writes_survive("step5");
+        checks::acknowledged_writes_are_in_the_database("step5");
     }
 
     /// A stuck request is cut at SHUTDOWN_TIMEOUT; the exit is 1.
@@ -258,7 +258,7 @@ mod step5 {
     /// Half a request line cannot hold the process past the deadline.
     #[test]
     fn half_request_does_not_outlive_the_deadline() {
-        checks::half_request_does_not_outlive_deadline("step5");
+        checks::half_request_does_not_outlive_the_deadline("step5");
     }
 
     /// A blocking thread does not hold the process past the deadline.
@@ -309,7 +309,7 @@ mod step5 {
     /// A worker that outlives the deadline is cut off; exit 1.
     #[test]
     fn stuck_worker_is_cut_at_the_deadline() {
-        checks::stuck_worker_is_cut_at_deadline("step5");
+        checks::stuck_worker_is_cut_at_the_deadline("step5");
     }
 
     /// A second signal cuts off a worker in the middle of a unit.
@@ -346,13 +346,13 @@ mod step6 {
     /// An idle keep-alive connection does not hold the exit.
     #[test]
     fn idle_keep_alive_does_not_delay_exit() {
-        checks::idle_keep_alive_does_not_delay("step6");
+        checks::idle_keep_alive_does_not_delay_exit("step6");
     }
 
     /// Writes answered with 201 before the signal are in the file after.
     #[test]
     fn acknowledged_writes_are_in_the_database() {
-        checks::acknowledged_writes_survive("step6");
+        checks::acknowledged_writes_are_in_the_database("step6");
     }
 
     /// A stuck request is cut at SHUTDOWN_TIMEOUT; the exit is 1.
@@ -370,7 +370,7 @@ mod step6 {
     /// Half a request line cannot hold the process past the deadline.
     #[test]
     fn half_request_does_not_outlive_the_deadline() {
-        checks::half_request_does_not_outlive_deadline("step6");
+        checks::half_request_does_not_outlive_the_deadline("step6");
     }
 
     /// A blocking thread does not hold the process past the deadline.
@@ -418,7 +418,7 @@ mod step6 {
     /// A worker that outlives the deadline is cut off; exit 1.
     #[test]
     fn stuck_worker_is_cut_at_the_deadline() {
-        checks::stuck_worker_is_cut_at_deadline("step6");
+        checks::stuck_worker_is_cut_at_the_deadline("step6");
     }
 
     /// A second signal cuts off a worker in the middle of a unit.
@@ -451,13 +451,13 @@ mod step6 {
     /// A second signal during the delay forces exit 1.
     #[test]
     fn second_signal_during_the_delay_forces_exit() {
-        checks::second_signal_during_delay_forces_exit("step6");
+        checks::second_signal_during_the_delay_forces_exit("step6");
     }
 
     /// A keep-alive client is told `Connection: close` during the delay.
     #[test]
     fn keep_alive_told_to_close_during_the_delay() {
-        checks::keep_alive_told_to_close_during_delay("step6");
+        checks::keep_alive_told_to_close_during_the_delay("step6");
     }
 
     /// An open `/ws` gets its bookmarks, then Close 1001 at the drain; exit 0.
@@ -495,13 +495,13 @@ mod step7 {
     /// An idle keep-alive connection does not hold the exit.
     #[test]
     fn idle_keep_alive_does_not_delay_exit() {
-        checks::idle_keep_alive_does_not_delay("step7");
+        checks::idle_keep_alive_does_not_delay_exit("step7");
     }
 
     /// Writes answered with 201 before the signal are in the file after.
     #[test]
     fn acknowledged_writes_are_in_the_database() {
-        checks::acknowledged_writes_survive("step7");
+        checks::acknowledged_writes_are_in_the_database("step7");
     }
 
     /// A stuck request is cut at SHUTDOWN_TIMEOUT; the exit is 1.
@@ -519,7 +519,7 @@ mod step7 {
     /// Half a request line cannot hold the process past the deadline.
     #[test]
     fn half_request_does_not_outlive_the_deadline() {
-        checks::half_request_does_not_outlive_deadline("step7");
+        checks::half_request_does_not_outlive_the_deadline("step7");
     }
 
     /// A blocking thread does not hold the process past the deadline.
@@ -567,7 +567,7 @@ mod step7 {
     /// A worker that outlives the deadline is cut off; exit 1.
     #[test]
     fn stuck_worker_is_cut_at_the_deadline() {
-        checks::stuck_worker_is_cut_at_deadline("step7");
+        checks::stuck_worker_is_cut_at_the_deadline("step7");
     }
 
     /// A second signal cuts off a worker in the middle of a unit.
@@ -599,13 +599,13 @@ mod step7 {
     /// A second signal during the delay forces exit 1.
     #[test]
     fn second_signal_during_the_delay_forces_exit() {
-        checks::second_signal_during_delay_forces_exit("step7");
+        checks::second_signal_during_the_delay_forces_exit("step7");
     }
 
     /// A keep-alive client is told `Connection: close` during the delay.
     #[test]
     fn keep_alive_told_to_close_during_the_delay() {
-        checks::keep_alive_told_to_close_during_delay("step7");
+        checks::keep_alive_told_to_close_during_the_delay("step7");
     }
 
     /// An open `/ws` gets its bookmarks, then Close 1001 at the drain; exit 0.

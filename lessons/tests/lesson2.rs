@@ -26,17 +26,17 @@ fn sigint_drains_the_in_flight_request() {
 /// An idle keep-alive connection does not hold the exit.
 #[test]
 fn idle_keep_alive_does_not_delay_exit() {
-    checks::idle_keep_alive_does_not_delay("lesson2");
+    checks::idle_keep_alive_does_not_delay_exit("lesson2");
 }
 
 /// Writes answered with 201 before the signal are in the file after.
 #[test]
 fn acknowledged_writes_are_in_the_database() {
-    checks::acknowledged_writes_survive("lesson2");
+    checks::acknowledged_writes_are_in_the_database("lesson2");
 }
 
 /// A query in flight at the signal is waited for and committed.
 #[test]
 fn query_in_flight_is_committed() {
-    checks::drain_commits_a_query_in_flight("lesson2");
+    checks::query_in_flight_is_committed("lesson2");
 }

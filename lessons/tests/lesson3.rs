@@ -26,13 +26,13 @@ fn sigint_drains_the_in_flight_request() {
 /// An idle keep-alive connection does not hold the exit.
 #[test]
 fn idle_keep_alive_does_not_delay_exit() {
-    checks::idle_keep_alive_does_not_delay("lesson3");
+    checks::idle_keep_alive_does_not_delay_exit("lesson3");
 }
 
 /// Writes answered with 201 before the signal are in the file after.
 #[test]
 fn acknowledged_writes_are_in_the_database() {
-    checks::acknowledged_writes_survive("lesson3");
+    checks::acknowledged_writes_are_in_the_database("lesson3");
 }
 
 /// A stuck request is cut at SHUTDOWN_TIMEOUT; the exit is 1.
@@ -50,7 +50,7 @@ fn deadline_starts_at_the_signal() {
 /// Half a request line cannot hold the process past the deadline.
 #[test]
 fn half_request_does_not_outlive_the_deadline() {
-    checks::half_request_does_not_outlive_deadline("lesson3");
+    checks::half_request_does_not_outlive_the_deadline("lesson3");
 }
 
 /// A blocking thread does not hold the process past the deadline.

@@ -26,13 +26,13 @@ fn sigint_drains_the_in_flight_request() {
 /// An idle keep-alive connection does not hold the exit.
 #[test]
 fn idle_keep_alive_does_not_delay_exit() {
-    checks::idle_keep_alive_does_not_delay("lesson5");
+    checks::idle_keep_alive_does_not_delay_exit("lesson5");
 }
 
 /// Writes answered with 201 before the signal are in the file after.
 #[test]
 fn acknowledged_writes_are_in_the_database() {
-    checks::acknowledged_writes_survive("lesson5");
+    checks::acknowledged_writes_are_in_the_database("lesson5");
 }
 
 /// A stuck request is cut at SHUTDOWN_TIMEOUT; the exit is 1.
@@ -50,7 +50,7 @@ fn deadline_starts_at_the_signal() {
 /// Half a request line cannot hold the process past the deadline.
 #[test]
 fn half_request_does_not_outlive_the_deadline() {
-    checks::half_request_does_not_outlive_deadline("lesson5");
+    checks::half_request_does_not_outlive_the_deadline("lesson5");
 }
 
 /// A blocking thread does not hold the process past the deadline.
@@ -98,7 +98,7 @@ fn unit_in_progress_is_committed_whole() {
 /// A worker that outlives the deadline is cut off; exit 1.
 #[test]
 fn stuck_worker_is_cut_at_the_deadline() {
-    checks::stuck_worker_is_cut_at_deadline("lesson5");
+    checks::stuck_worker_is_cut_at_the_deadline("lesson5");
 }
 
 /// A second signal cuts off a worker in the middle of a unit.

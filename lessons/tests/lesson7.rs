@@ -56,13 +56,13 @@ fn sigint_drains_the_in_flight_request() {
 /// An idle keep-alive connection does not hold the exit.
 #[test]
 fn idle_keep_alive_does_not_delay_exit() {
-    checks::idle_keep_alive_does_not_delay("lesson7");
+    checks::idle_keep_alive_does_not_delay_exit("lesson7");
 }
 
 /// Writes answered with 201 before the signal are in the file after.
 #[test]
 fn acknowledged_writes_are_in_the_database() {
-    checks::acknowledged_writes_survive("lesson7");
+    checks::acknowledged_writes_are_in_the_database("lesson7");
 }
 
 /// A stuck request is cut at SHUTDOWN_TIMEOUT; the exit is 1.
@@ -80,7 +80,7 @@ fn deadline_starts_at_the_signal() {
 /// Half a request line cannot hold the process past the deadline.
 #[test]
 fn half_request_does_not_outlive_the_deadline() {
-    checks::half_request_does_not_outlive_deadline("lesson7");
+    checks::half_request_does_not_outlive_the_deadline("lesson7");
 }
 
 /// A blocking thread does not hold the process past the deadline.
@@ -128,7 +128,7 @@ fn unit_in_progress_is_committed_whole() {
 /// A worker that outlives the deadline is cut off; exit 1.
 #[test]
 fn stuck_worker_is_cut_at_the_deadline() {
-    checks::stuck_worker_is_cut_at_deadline("lesson7");
+    checks::stuck_worker_is_cut_at_the_deadline("lesson7");
 }
 
 /// A second signal cuts off a worker in the middle of a unit.
@@ -158,13 +158,13 @@ fn event_stream_ends_with_the_drain() {
 /// A second signal during the delay forces exit 1.
 #[test]
 fn second_signal_during_the_delay_forces_exit() {
-    checks::second_signal_during_delay_forces_exit("lesson7");
+    checks::second_signal_during_the_delay_forces_exit("lesson7");
 }
 
 /// A keep-alive client is told `Connection: close` during the delay.
 #[test]
 fn keep_alive_told_to_close_during_the_delay() {
-    checks::keep_alive_told_to_close_during_delay("lesson7");
+    checks::keep_alive_told_to_close_during_the_delay("lesson7");
 }
 
 /// An open `/ws` gets its bookmarks, then Close 1001 at the drain; exit 0.

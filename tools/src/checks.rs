@@ -269,9 +269,9 @@ pub fn drain_completes_in_flight_request(bin: &str, signal: Signal) {
 }
 // ANCHOR_END: drain_completes_in_flight_request
 
-// ANCHOR: idle_keep_alive_does_not_delay
+// ANCHOR: idle_keep_alive_does_not_delay_exit
 /// Steps 2+: an idle keep-alive connection does not hold the drain.
-pub fn idle_keep_alive_does_not_delay(bin: &str) {
+pub fn idle_keep_alive_does_not_delay_exit(bin: &str) {
     let mut server = Launch::new(bin).env("SHUTDOWN_TIMEOUT", "10s").start();
     let mut idle = idle_keep_alive(server.addr());
 
@@ -285,7 +285,7 @@ pub fn idle_keep_alive_does_not_delay(bin: &str) {
     assert_exit_code(status, 0);
     println!("idle keep-alive: exit {took:?} after SIGTERM");
 }
-// ANCHOR_END: idle_keep_alive_does_not_delay
+// ANCHOR_END: idle_keep_alive_does_not_delay_exit
 
 // ANCHOR: stuck_request_holds_the_drain
 /// Step 2: one stuck request holds the drain for as long as it lasts.
@@ -297,10 +297,10 @@ pub fn stuck_request_holds_the_drain(bin: &str) {
 }
 // ANCHOR_END: stuck_request_holds_the_drain
 
-// ANCHOR: drain_commits_a_query_in_flight
+// ANCHOR: query_in_flight_is_committed
 /// Step 2, which has no deadline, waits for a query in flight at the
 /// signal and commits it: the contrast with the cut-off of step 3 on.
-pub fn drain_commits_a_query_in_flight(bin: &str) {
+pub fn query_in_flight_is_committed(bin: &str) {
     let mut server = Launch::new(bin).start();
     let from = server.line_count();
     let url = server.url("/slow?ms=1000&mode=query");
@@ -325,7 +325,7 @@ pub fn drain_commits_a_query_in_flight(bin: &str) {
     assert_eq!(slow_query_rows(&conn), 1, "the query was committed");
     println!("query in flight: committed, exit {took:?} after SIGTERM");
 }
-// ANCHOR_END: drain_commits_a_query_in_flight
+// ANCHOR_END: query_in_flight_is_committed
 
 // ANCHOR: deadline_ends_a_stuck_request
 /// Steps 3+: the drain ends at `SHUTDOWN_TIMEOUT` after the signal. The
@@ -437,10 +437,10 @@ fn assert_signal_leaves_it_draining(server: &mut Server) {
 }
 // ANCHOR_END: still_draining
 
-// ANCHOR: half_request_does_not_outlive_deadline
+// ANCHOR: half_request_does_not_outlive_the_deadline
 /// Steps 3+: a client that sent half a request line cannot hold the
 /// process beyond the deadline.
-pub fn half_request_does_not_outlive_deadline(bin: &str) {
+pub fn half_request_does_not_outlive_the_deadline(bin: &str) {
     let mut server = launch_counted(bin, "500ms");
     let _half = half_request_in_flight(&server);
 
@@ -448,7 +448,7 @@ pub fn half_request_does_not_outlive_deadline(bin: &str) {
 
     assert_abandoned(&server.logs(), 0, 0, 0, 1);
 }
-// ANCHOR_END: half_request_does_not_outlive_deadline
+// ANCHOR_END: half_request_does_not_outlive_the_deadline
 
 // ANCHOR: second_signal_does_not_force
 /// Step 3: a second signal is caught and ignored; only the deadline ends
@@ -515,10 +515,10 @@ pub fn second_signal_forces_exit(bin: &str, second: Signal) {
 }
 // ANCHOR_END: second_signal_forces_exit
 
-// ANCHOR: acknowledged_writes_survive
+// ANCHOR: acknowledged_writes_are_in_the_database
 /// Steps 2+: every write acknowledged before the signal is in the database
 /// after the process exits, and a write in flight at the signal completes.
-pub fn acknowledged_writes_survive(bin: &str) {
+pub fn acknowledged_writes_are_in_the_database(bin: &str) {
     // A deadline far off: from step 5 on, twenty new bookmarks give the
     // link checker a unit of up to ten links (a second of checking) that
     // may be in hand at the signal, and this check is about the writes.
@@ -568,7 +568,7 @@ pub fn acknowledged_writes_survive(bin: &str) {
     let wal = server.db_path.with_extension("db-wal");
     assert!(!wal.exists(), "{} left behind", wal.display());
 }
-// ANCHOR_END: acknowledged_writes_survive
+// ANCHOR_END: acknowledged_writes_are_in_the_database
 
 // Step 5 on: background work, buffered writes, shutdown in order.
 
@@ -783,11 +783,11 @@ pub fn unit_in_progress_is_committed_whole(bin: &str) {
 }
 // ANCHOR_END: unit_in_progress_is_committed_whole
 
-// ANCHOR: stuck_worker_is_cut_at_deadline
+// ANCHOR: stuck_worker_is_cut_at_the_deadline
 /// A worker that cannot stop in time (a unit longer than the deadline) is
 /// cut off at the deadline: exit 1, the unit leaves no trace, and the
 /// buffer is flushed and the database closed all the same.
-pub fn stuck_worker_is_cut_at_deadline(bin: &str) {
+pub fn stuck_worker_is_cut_at_the_deadline(bin: &str) {
     let mut server = Launch::new(bin)
         .env("SHUTDOWN_TIMEOUT", "500ms")
         .env("CHECK_INTERVAL", "50ms")
@@ -825,7 +825,7 @@ pub fn stuck_worker_is_cut_at_deadline(bin: &str) {
     assert_eq!(assert_units_whole(&server.db_path), 0, "no unit committed");
     assert_eq!(stored_visits(&server.db_path, id), 1);
 }
-// ANCHOR_END: stuck_worker_is_cut_at_deadline
+// ANCHOR_END: stuck_worker_is_cut_at_the_deadline
 
 // ANCHOR: second_signal_cuts_a_stuck_worker
 /// A second signal cuts off a worker in the middle of a unit within the
@@ -1040,9 +1040,9 @@ pub fn event_stream_ends_with_the_drain(bin: &str) {
 }
 // ANCHOR_END: event_stream_ends_with_the_drain
 
-// ANCHOR: second_signal_during_delay_forces_exit
+// ANCHOR: second_signal_during_the_delay_forces_exit
 /// A second signal during the delay forces the exit at once.
-pub fn second_signal_during_delay_forces_exit(bin: &str) {
+pub fn second_signal_during_the_delay_forces_exit(bin: &str) {
     let mut server = Launch::new(bin).env("SHUTDOWN_DELAY", "30s").start();
 
     server.signal(Signal::SIGTERM);
@@ -1066,13 +1066,13 @@ pub fn second_signal_during_delay_forces_exit(bin: &str) {
         ],
     );
 }
-// ANCHOR_END: second_signal_during_delay_forces_exit
+// ANCHOR_END: second_signal_during_the_delay_forces_exit
 
 // ANCHOR: keep_alive_told_to_close
 /// From the signal on, a keep-alive client's next response says
 /// `Connection: close`, and the server closes the connection after it,
 /// while the delay still runs: a pooled client leaves before the drain.
-pub fn keep_alive_told_to_close_during_delay(bin: &str) {
+pub fn keep_alive_told_to_close_during_the_delay(bin: &str) {
     let mut server = Launch::new(bin).env("SHUTDOWN_DELAY", "1500ms").start();
     let mut connection = Connection::open(server.addr(), PROMPTLY).unwrap();
     connection.write(&Request::get("/health"), true).unwrap();
