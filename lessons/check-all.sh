@@ -10,7 +10,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 lessons=("$@")
-[ ${#lessons[@]} -gt 0 ] || lessons=(2 3 4 5 6)
+if [ ${#lessons[@]} -eq 0 ]; then
+  for dir in lessons/0*-*/; do lessons+=("$(basename "$dir" | cut -c2)"); done
+fi
 status=0
 
 for n in "${lessons[@]}"; do

@@ -37,6 +37,9 @@ use tempfile::TempDir;
 /// machine under a parallel test run can be slow to exec a debug binary.
 pub const STARTUP_LIMIT: Duration = Duration::from_secs(20);
 
+/// How long, once the process is reaped, its output pipes may stay open.
+const PIPES_GRACE: Duration = Duration::from_secs(2);
+
 /// One line a child printed, stamped when it was read.
 #[derive(Debug, Clone)]
 pub struct LogLine {
@@ -537,12 +540,16 @@ impl Server {
     }
 
     fn reaped(&mut self, status: ExitStatus) {
-        // The pipes close with the process; take the last lines.
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
+        // The pipes close with the process; take the last lines. A
+        // descendant that inherited them (a wrapper's child) could keep
+        // them open: its readers are then left running, not waited for.
+        let closed = self.output.wait_closed(Instant::now() + PIPES_GRACE);
+        if closed.is_some() {
+            for reader in self.readers.drain(..) {
+                let _ = reader.join();
+            }
         }
-        let at = self.output.lock().closed_at.unwrap_or_else(Instant::now);
-        self.exit = Some((at, status));
+        self.exit = Some((closed.unwrap_or_else(Instant::now), status));
     }
 }
 
