@@ -140,3 +140,28 @@ fn expects_continue(headers: &HeaderMap) -> bool {
 fn is_timeout(err: &axum::Error) -> bool {
     std::error::Error::source(err).is_some_and(|source| source.is::<TimeoutError>())
 }
+
+#[cfg(test)]
+mod tests {
+    /// Why `limit` parses every JSON body as a plain value first: serde_json
+    /// (1.0.154) counts the depth where it recurses (128 levels,
+    /// `remaining_depth` in its `src/de.rs`) but skips an unknown field's
+    /// value in a loop of its own (`ignore_value`), with no limit. Should a
+    /// later serde_json limit that too, this fails, and the extra parse can
+    /// go.
+    #[test]
+    fn serde_json_skips_an_unknown_field_at_any_depth() {
+        #[derive(serde::Deserialize)]
+        struct Known {
+            #[allow(dead_code, reason = "only its presence is parsed")]
+            url: String,
+        }
+        let deep = format!(
+            r#"{{"url": "https://example.com", "extra": {}{}}}"#,
+            "[".repeat(5000),
+            "]".repeat(5000)
+        );
+        assert!(serde_json::from_str::<Known>(&deep).is_ok());
+        assert!(serde_json::from_str::<serde_json::Value>(&deep).is_err());
+    }
+}

@@ -619,8 +619,34 @@ mod sweep {
         assert_near(took, header, "slow headers");
     }
 
-    /// Ten bytes of a hundred-byte body, then nothing: 408 at `body`.
+    /// A body that keeps arriving is read to its end, however long it
+    /// takes in all: its last ten bytes come one at a time, each well
+    /// within `body` of the one before, and the bookmark is created.
+    /// `BODY_TIMEOUT` bounds a pause, not an upload.
     fn trickling_body(addr: SocketAddr, body: Duration) {
+        let json = br#"{"url": "https://example.com/trickle", "title": "trickled"}"#;
+        let (whole, last) = json.split_at(json.len() - 10);
+        let started = Instant::now();
+        let mut stream = TcpStream::connect(addr).unwrap();
+        let head = format!(
+            "POST /bookmarks HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            json.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(whole).unwrap();
+        for byte in last {
+            thread::sleep(body / 3);
+            stream.write_all(&[*byte]).unwrap();
+        }
+        let seen = read_until_closed(&mut stream, started, Duration::from_secs(10));
+        println!("trickling body: {:?} after {:?}", seen.status(), seen.after);
+        assert_eq!(seen.status(), Some(201), "{}", seen.text());
+        assert!(seen.after > body * 3, "the body took longer than BODY_TIMEOUT in all");
+    }
+
+    /// Ten bytes of a hundred-byte body, then nothing: 408 at `body`.
+    fn stalled_body(addr: SocketAddr, body: Duration) {
         let started = Instant::now();
         let mut stream = TcpStream::connect(addr).unwrap();
         stream
@@ -630,10 +656,10 @@ mod sweep {
             )
             .unwrap();
         let seen = read_until_closed(&mut stream, started, Duration::from_secs(10));
-        println!("trickling body: {:?} after {:?}", seen.status(), seen.after);
+        println!("stalled body: {:?} after {:?}", seen.status(), seen.after);
         assert_json_error(&seen, 408);
         assert!(seen.text().contains("connection: close"), "{}", seen.text());
-        assert_near(seen.after, body, "trickling body");
+        assert_near(seen.after, body, "stalled body");
     }
 
     /// One request on a keep-alive connection, then silence: closed after
@@ -831,6 +857,7 @@ mod sweep {
         let prober = Prober::start(addr);
         thread::scope(|s| {
             s.spawn(|| slow_headers(addr, header));
+            s.spawn(|| stalled_body(addr, body));
             s.spawn(|| trickling_body(addr, body));
             // hyper's header timer starts again once an answer is out, so
             // with `HEADER_TIMEOUT` the shorter, it ends idle keep-alive.
@@ -876,7 +903,7 @@ mod sweep {
         let prober = Prober::start(addr);
         thread::scope(|s| {
             s.spawn(|| slow_headers(addr, ten));
-            s.spawn(|| trickling_body(addr, ten));
+            s.spawn(|| stalled_body(addr, ten));
             s.spawn(|| keep_alive_idle(addr, ten));
             s.spawn(|| silent_connections(&server, 500, ten));
         });
