@@ -36,7 +36,7 @@ row() {
   echo "$line" >&2
   # step=… delay=… retry=… rollouts=… sent=… ok=… refused=… broken=… 5xx=… unknown=… other=… duplicated=… unclean_exits=… median_shutdown_ms=…
   printf '%-34s' "$label" >>"$tmp"
-  for field in ok refused broken 5xx unknown duplicated median_shutdown_ms; do
+  for field in ok refused broken 5xx unknown duplicated unclean_exits median_shutdown_ms; do
     value=$(tr ' ' '\n' <<<"$line" | sed -n "s/^$field=//p")
     printf ' %10s' "$value" >>"$tmp"
   done
@@ -45,7 +45,7 @@ row() {
 
 {
   printf '%-34s' "row ($rollouts rollouts of 2 instances)"
-  printf ' %10s' ok refused broken 5xx unknown duplicated shutdown_ms
+  printf ' %10s' ok refused broken 5xx unknown duplicated unclean shutdown_ms
   echo
 } >"$tmp"
 row "step 2" step2 --binary target/release/step2

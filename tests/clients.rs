@@ -642,7 +642,10 @@ mod sweep {
         let seen = read_until_closed(&mut stream, started, Duration::from_secs(10));
         println!("trickling body: {:?} after {:?}", seen.status(), seen.after);
         assert_eq!(seen.status(), Some(201), "{}", seen.text());
-        assert!(seen.after > body * 3, "the body took longer than BODY_TIMEOUT in all");
+        assert!(
+            seen.after > body * 3,
+            "the body took longer than BODY_TIMEOUT in all"
+        );
     }
 
     /// Ten bytes of a hundred-byte body, then nothing: 408 at `body`.

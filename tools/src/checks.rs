@@ -1041,20 +1041,25 @@ pub fn event_stream_ends_with_the_drain(bin: &str) {
 // ANCHOR_END: event_stream_ends_with_the_drain
 
 // ANCHOR: second_signal_during_the_delay_forces_exit
-/// A second signal during the delay forces the exit at once.
+/// A second signal during the delay forces the exit at once, within the
+/// bound, cutting the request still in flight.
 pub fn second_signal_during_the_delay_forces_exit(bin: &str) {
     let mut server = Launch::new(bin).env("SHUTDOWN_DELAY", "30s").start();
+    let request = slow_request_in_flight(&server, 60_000, Duration::from_secs(70));
 
     server.signal(Signal::SIGTERM);
     server.wait_for_log("not ready", PROMPTLY);
     let sent = server.signal(Signal::SIGINT);
-    let status = server.expect_exit(PROMPTLY);
+    let status = server.expect_exit(BOUND_ASSERTED + PROMPTLY);
+    let took = sent.elapsed();
 
     assert_exit_code(status, 1);
-    println!(
-        "second signal in the delay: exit {:?} after it",
-        sent.elapsed()
+    assert!(
+        took < BOUND_ASSERTED,
+        "exited {took:?} after the second signal (the bound is {BOUND:?})"
     );
+    assert!(request.join().unwrap().is_err(), "the request was cut");
+    println!("second signal in the delay: exit {took:?} after it");
     let logs = server.logs();
     assert_logged_in_order(
         &logs,
