@@ -14,6 +14,12 @@ cd "$(dirname "$0")/.."
 book=
 [ "${1:-}" = --book ] && book=book/src/figures/connection-close.txt
 runs=10
+# Both builds must be of the commit the figures name: "without" is built
+# from it, "with" from the work tree.
+if ! git diff --quiet HEAD -- src Cargo.toml Cargo.lock tools; then
+    echo "connection-close.sh: commit the changes to src/, tools/ and Cargo.* first" >&2
+    exit 1
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -50,7 +56,7 @@ dir=$(dirname "$(cargo metadata --format-version 1 --no-deps |
     done
 } | tee "$tmp/runs"
 for variant in without with; do
-    printf '%s: unknown per run ' "$variant"
+    printf '# %s: unknown per run ' "$variant"
     grep "^$variant " "$tmp/runs" | sed -nE 's/.* unknown=([0-9]+).*/\1/p' | paste -sd' '
-done
+done | tee -a "$tmp/runs"
 if [ -n "$book" ]; then cp "$tmp/runs" "$book"; echo "wrote $book"; fi

@@ -14,20 +14,20 @@ mod step7 {
 
     /// Old and new process on one socket: no request refused or broken.
     #[test]
-    fn restart_on_the_kept_socket_refuses_none() {
+    fn restart_refuses_none() {
         checks::restart_refuses_none("step7");
     }
 
     /// READY=1, then STOPPING=1, EXTEND_TIMEOUT_USEC= and STATUS= lines.
     #[test]
-    fn notify_messages_come_in_order() {
+    fn notify_messages_in_order() {
         let lines = checks::notify_messages_in_order("step7");
         println!("notify: {lines:?}");
     }
 
     /// A malformed LISTEN_FDS or LISTEN_PID: one line, exit 2.
     #[test]
-    fn bad_listen_fds_is_one_line_and_exit_2() {
+    fn bad_listen_fds_exits_2() {
         checks::bad_listen_fds_exits_2("step7");
     }
 }

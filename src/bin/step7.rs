@@ -161,7 +161,8 @@ async fn run() -> ExitCode {
     // still arrive here. Closing the listener now would refuse them.
     not_ready.cancel();
     info!(signal, delay = ?config.shutdown_delay, "not ready");
-    // Until now systemd's stop timeout ran; from now it follows ours.
+    // How long the stop may take from now: should that outlast
+    // `TimeoutStopSec=`, systemd extends its stop timeout to match.
     let stop_within = config.shutdown_delay + config.shutdown_timeout + EXIT_BOUND;
     systemd::Notify::stopping("not ready, draining after the delay", stop_within);
     let delayed = tokio::select! {

@@ -1284,8 +1284,9 @@ pub fn restart_refuses_none(bin: &str) {
 // ANCHOR: notify_messages_in_order
 /// Step 7: with `NOTIFY_SOCKET` set, the step tells its manager: `READY=1`
 /// once serving, then at the signal `STOPPING=1` with an
-/// `EXTEND_TIMEOUT_USEC=` of delay + deadline + the 250 ms bound, and a
-/// `STATUS=` line at each phase. Returns the lines received, in order.
+/// `EXTEND_TIMEOUT_USEC=` of delay + deadline + the 250 ms bound, another
+/// of deadline + bound when the drain begins, and a `STATUS=` line at each
+/// phase. Returns the lines received, in order.
 pub fn notify_messages_in_order(bin: &str) -> Vec<String> {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("notify.sock");
@@ -1313,7 +1314,12 @@ pub fn notify_messages_in_order(bin: &str) -> Vec<String> {
     let stopping = index("STOPPING=1");
     // 100 ms of delay + 500 ms of deadline + the 250 ms bound.
     let extend = index("EXTEND_TIMEOUT_USEC=850000");
-    assert!(ready < stopping && stopping < extend, "{lines:#?}");
+    // At the drain: 500 ms of deadline + the bound.
+    let draining = index("EXTEND_TIMEOUT_USEC=750000");
+    assert!(
+        ready < stopping && stopping < extend && extend < draining,
+        "{lines:#?}"
+    );
     assert!(
         lines[..ready]
             .iter()

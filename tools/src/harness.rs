@@ -543,13 +543,14 @@ impl Server {
         // The pipes close with the process; take the last lines. A
         // descendant that inherited them (a wrapper's child) could keep
         // them open: its readers are then left running, not waited for.
-        let closed = self.output.wait_closed(Instant::now() + PIPES_GRACE);
+        let reaped_at = Instant::now();
+        let closed = self.output.wait_closed(reaped_at + PIPES_GRACE);
         if closed.is_some() {
             for reader in self.readers.drain(..) {
                 let _ = reader.join();
             }
         }
-        self.exit = Some((closed.unwrap_or_else(Instant::now), status));
+        self.exit = Some((closed.unwrap_or(reaped_at), status));
     }
 }
 
