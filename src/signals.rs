@@ -28,7 +28,8 @@
 //!
 //! What the tests cannot cover: they send real signals with kill(2), so
 //! they run on Unix only. The Windows branch is compiled
-//! (`cargo check --target x86_64-pc-windows-gnu --lib --bins`, in CI) but no
+//! (`cargo check --target x86_64-pc-windows-gnu --lib --bins`, in CI where
+//! rustup can fetch the target) but no
 //! test here delivers a console event to it or measures the 5 s.
 
 use crate::StartupError;
