@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rusqlite::params;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::store::{Store, StoreError};
 
@@ -57,8 +57,9 @@ impl LinkChecker {
                 _ = stop.cancelled() => return,
                 _ = ticker.tick() => {}
             }
-            if let Err(err) = self.pass(&stop).await {
-                warn!(%err, "link check pass failed");
+            match self.pass(&stop).await {
+                Ok(()) => debug!("link check pass finished"),
+                Err(err) => warn!(%err, "link check pass failed"),
             }
         }
     }
