@@ -136,7 +136,7 @@ fn expects_continue(headers: &HeaderMap) -> bool {
 }
 
 /// Whether `err` is `BODY_TIMEOUT` firing (tower-http's `TimeoutBody`, put
-/// around every body by [`crate::server`]).
+/// around every body by `crate::shutdown::accept`, step 8 on).
 fn is_timeout(err: &axum::Error) -> bool {
     std::error::Error::source(err).is_some_and(|source| source.is::<TimeoutError>())
 }

@@ -2,11 +2,15 @@
 //!
 //! The policy: **every variable is checked by every step.** Each step calls
 //! [`Config::from_env`], which reads and checks all of them, including those
-//! the step has no use for (step 1 has no drain deadline, steps 1 to 4 no
-//! workers and no log file). So a typo fails the same way whichever step runs,
-//! and moving on to the next step never turns a setting that was accepted
-//! into one that is refused. Checking means the value's form; a step that
-//! uses `LOG_FILE` (5 on) also opens the file, and reports when it cannot.
+//! the step has no use for (step 1 has no drain deadline, steps 1 to 5 no
+//! workers and no log file, steps 1 to 8 no inherited socket). So a typo
+//! fails the same way whichever step runs, and moving on to the next step
+//! never turns a setting that was accepted into one that is refused.
+//! Checking means the value's form; a step that uses `LOG_FILE` (6 on) also
+//! opens the file, and step 9, which serves the socket `LISTEN_FDS` names,
+//! also checks that there is exactly one and that `LISTEN_PID` is its own.
+//! `NOTIFY_SOCKET` is a path that only step 9 writes to: any value is
+//! well-formed.
 //!
 //! A bad value is one line on standard error that names the variable, and
 //! exit status 2 ([`StartupError::report`]).
@@ -18,37 +22,42 @@ use std::{
     time::Duration,
 };
 
-use crate::StartupError;
+use crate::{StartupError, shutdown::accept::Timeouts};
 
 /// The settings every step understands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// `HOST`: the address to bind.
-    pub(crate) host: IpAddr,
+    pub host: IpAddr,
     /// `PORT`: `0` asks the operating system for a free port, which is what
     /// the tests do; the real port is logged in `server starting`.
-    pub(crate) port: u16,
+    pub port: u16,
     /// `DATABASE_URL`: a SQLite file, or `:memory:`.
-    pub(crate) database_url: String,
+    pub database_url: String,
     /// `SHUTDOWN_TIMEOUT`: how long the drain may take, counted from the
     /// signal.
     pub shutdown_timeout: Duration,
-    /// `SHUTDOWN_DELAY` (step 6): how long to keep serving after the signal,
+    /// `SHUTDOWN_DELAY` (step 7): how long to keep serving after the signal,
     /// answering `/ready` with 503, before the drain starts.
     pub shutdown_delay: Duration,
-    /// `HEADER_TIMEOUT`, `BODY_TIMEOUT`, `IDLE_TIMEOUT`: bounds on slow and
-    /// silent clients in normal operation, applied by [`crate::server`].
-    pub(crate) timeouts: Timeouts,
-    /// `FLUSH_INTERVAL` (step 5): how often buffered visits are written to
+    /// `HEADER_TIMEOUT`, `BODY_TIMEOUT`, `IDLE_TIMEOUT` (step 8, `10s`
+    /// each): bounds on slow and silent clients in normal operation, applied
+    /// by [`crate::shutdown::accept`]. The three are equal on purpose: hyper
+    /// starts its header timer as soon as an HTTP/1 connection waits for its
+    /// next request, so an idle keep-alive connection is closed at
+    /// `HEADER_TIMEOUT` anyway; a longer idle default would promise what
+    /// HTTP/1 does not do. A body may pause as long as a head may take.
+    pub timeouts: Timeouts,
+    /// `FLUSH_INTERVAL` (step 6): how often buffered visits are written to
     /// the database.
     pub flush_interval: Duration,
-    /// `CHECK_INTERVAL` (step 5): how often the link checker starts a pass
+    /// `CHECK_INTERVAL` (step 6): how often the link checker starts a pass
     /// over the bookmarks.
     pub check_interval: Duration,
-    /// `CHECK_DELAY` (step 5): how long checking one link takes, standing in
+    /// `CHECK_DELAY` (step 6): how long checking one link takes, standing in
     /// for the request a real checker would send.
     pub check_delay: Duration,
-    /// `LOG_FILE` (step 5, unset by default): a file the logs also go to.
+    /// `LOG_FILE` (step 6, unset by default): a file the logs also go to.
     pub log_file: Option<PathBuf>,
 }
 
@@ -60,7 +69,11 @@ impl Default for Config {
             database_url: "bookmarks.db".to_owned(),
             shutdown_timeout: Duration::from_secs(10),
             shutdown_delay: Duration::ZERO,
-            timeouts: Timeouts::default(),
+            timeouts: Timeouts {
+                header: Duration::from_secs(10),
+                body: Duration::from_secs(10),
+                idle: Duration::from_secs(10),
+            },
             flush_interval: Duration::from_secs(1),
             check_interval: Duration::from_secs(60),
             check_delay: Duration::from_millis(100),
@@ -139,7 +152,7 @@ impl Config {
                 duration,
             )?
             .unwrap_or(defaults.shutdown_delay),
-            timeouts: Timeouts::from_lookup(&lookup)?,
+            timeouts: timeouts(&lookup, defaults.timeouts)?,
             flush_interval: interval("FLUSH_INTERVAL")?.unwrap_or(defaults.flush_interval),
             check_interval: interval("CHECK_INTERVAL")?.unwrap_or(defaults.check_interval),
             check_delay: parse(
@@ -153,68 +166,36 @@ impl Config {
                 (!v.is_empty()).then(|| PathBuf::from(v))
             })?,
         })
-    }
-}
-
-// ANCHOR: timeouts
-/// How long a client may take over each part of a connection, in normal
-/// operation. The drain deadline (`SHUTDOWN_TIMEOUT`) is another matter:
-/// it bounds the whole drain, whatever the clients do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Timeouts {
-    /// `HEADER_TIMEOUT` (default `10s`): a request head (request line and
-    /// headers) must arrive whole within it, or the connection is closed
-    /// without an answer.
-    pub header: Duration,
-    /// `BODY_TIMEOUT` (default `10s`): the longest wait for the next piece
-    /// of a request body; a body that stops arriving is answered 408.
-    pub body: Duration,
-    /// `IDLE_TIMEOUT` (default `10s`): a connection with no request in
-    /// progress that sends nothing for this long is closed.
-    pub idle: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        // The three are equal on purpose: hyper starts its header timer as
-        // soon as an HTTP/1 connection waits for its next request, so an
-        // idle keep-alive connection is closed at `HEADER_TIMEOUT` anyway.
-        // A longer idle default would promise what HTTP/1 does not do.
-        // A body may pause as long as a head may take: ten seconds without
-        // a byte is a stalled client, and the client can always retry.
-        Timeouts {
-            header: Duration::from_secs(10),
-            body: Duration::from_secs(10),
-            idle: Duration::from_secs(10),
-        }
-    }
-}
-
-// ANCHOR_END: timeouts
-
-impl Timeouts {
-    /// Reads the three variables of the process environment.
-    pub(crate) fn from_env() -> Result<Timeouts, ConfigError> {
-        Timeouts::from_lookup(&|name: &str| env::var(name).ok())
-    }
-
-    fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Timeouts, ConfigError> {
-        let defaults = Timeouts::default();
-        // Zero would close every connection at once.
-        let timeout = |variable| {
-            parse(
-                lookup,
-                variable,
-                "a duration such as 500ms, 10s or 1m, above 0 and at most 24h",
-                |v| duration(v).filter(|d| !d.is_zero()),
-            )
-        };
-        Ok(Timeouts {
-            header: timeout("HEADER_TIMEOUT")?.unwrap_or(defaults.header),
-            body: timeout("BODY_TIMEOUT")?.unwrap_or(defaults.body),
-            idle: timeout("IDLE_TIMEOUT")?.unwrap_or(defaults.idle),
+        .and_then(|config| {
+            // Their form only: whether the socket is ours is step 9's check.
+            parse(&lookup, "LISTEN_FDS", "a count of sockets, such as 1", |v| {
+                v.parse::<u32>().ok()
+            })?;
+            parse(&lookup, "LISTEN_PID", "a process id", |v| v.parse::<u32>().ok())?;
+            Ok(config)
         })
     }
+}
+
+/// `HEADER_TIMEOUT`, `BODY_TIMEOUT` and `IDLE_TIMEOUT`.
+fn timeouts(
+    lookup: &impl Fn(&str) -> Option<String>,
+    defaults: Timeouts,
+) -> Result<Timeouts, ConfigError> {
+    // Zero would close every connection at once.
+    let timeout = |variable| {
+        parse(
+            lookup,
+            variable,
+            "a duration such as 500ms, 10s or 1m, above 0 and at most 24h",
+            |v| duration(v).filter(|d| !d.is_zero()),
+        )
+    };
+    Ok(Timeouts {
+        header: timeout("HEADER_TIMEOUT")?.unwrap_or(defaults.header),
+        body: timeout("BODY_TIMEOUT")?.unwrap_or(defaults.body),
+        idle: timeout("IDLE_TIMEOUT")?.unwrap_or(defaults.idle),
+    })
 }
 
 /// The longest duration any setting takes. Beyond it a typo (`10000h`)
@@ -330,6 +311,8 @@ mod tests {
             ("CHECK_INTERVAL", "often"),
             ("CHECK_DELAY", "-1s"),
             ("LOG_FILE", ""),
+            ("LISTEN_FDS", "abc"),
+            ("LISTEN_PID", "me"),
         ] {
             let err = config(&[(variable, value)]).unwrap_err();
             assert_eq!(err.variable, variable);

@@ -8,11 +8,11 @@ use std::time::Duration;
 use axum::{
     Json, Router,
     extract::{
-        DefaultBodyLimit, FromRef, FromRequest, FromRequestParts, Request, State,
+        DefaultBodyLimit, FromRef, FromRequest, FromRequestParts, State,
         rejection::{JsonRejection, PathRejection, QueryRejection},
     },
     http::{Method, StatusCode, Uri},
-    middleware::{self, Next},
+    middleware,
     response::{IntoResponse, Response},
     routing::{MethodRouter, get},
 };
@@ -25,12 +25,18 @@ use tower_http::{
 use tracing::Level;
 
 use crate::{
-    body, in_flight,
+    body,
+    shutdown::in_flight,
     store::{Bookmark, Store, StoreError},
 };
 
 /// The largest request body accepted: a bookmark is a URL and a title.
 pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// The API of the contract with its middleware: what steps 1 to 5 serve.
+pub fn app(store: Store) -> Router {
+    with_middleware(api(store))
+}
 
 /// The API of the contract, without middleware: see [`with_middleware`].
 pub fn api(store: Store) -> Router {
@@ -77,12 +83,7 @@ pub fn with_middleware(router: Router) -> Router {
         }))
         // Outermost, so that it counts every request a handler is working
         // on: what a shutdown that cuts them off reports as abandoned.
-        .layer(middleware::from_fn(count_in_flight))
-}
-
-async fn count_in_flight(request: Request, next: Next) -> Response {
-    let _in_flight = in_flight::REQUESTS.enter();
-    next.run(request).await
+        .layer(middleware::from_fn(in_flight::count_requests))
 }
 
 async fn health() -> &'static str {

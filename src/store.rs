@@ -24,7 +24,7 @@ use std::{
 
 use rusqlite::{Connection, InterruptHandle, OptionalExtension, functions::FunctionFlags, params};
 
-use crate::in_flight;
+use crate::shutdown::in_flight;
 use serde::Serialize;
 
 /// A stored bookmark, as the API returns it.
@@ -238,7 +238,7 @@ impl Store {
     /// made later, through a clone held by a handler or a worker, do not
     /// run. This handle moves past the cut-off: the shutdown's last writes
     /// go through it, and the close.
-    pub(crate) fn cut_off(&mut self) {
+    pub fn cut_off(&mut self) {
         self.past = self.cut_offs.count.fetch_add(1, SeqCst) + 1;
         // The progress handler would stop the statement within
         // CUT_OFF_CHECK_STEPS steps; `sqlite3_interrupt` also reaches into

@@ -1,221 +1,138 @@
-//! Step 5: background work, buffered writes, and shutdown in order.
+//! Step 5: keep the bound against work nothing cancels.
 //!
-//! Visits are counted in memory and written every `FLUSH_INTERVAL`, a link
-//! checker runs every `CHECK_INTERVAL`, logs can also go to `LOG_FILE`.
-//! Shutdown stops them in order: requests, workers, the cut-off if either
-//! ran out of time, the visit flush, the database, the logs. Chapter:
-//! `book/src/ch05-step5-in-order.md`.
+//! A blocking thread or a running query outlives the cut-off of step 4.
+//! Now the running statement is interrupted and rolled back, the close
+//! waits only so long, and the runtime leaves blocking threads behind: the
+//! process is gone at most 250 ms after the deadline or the second signal,
+//! whatever is in flight. Chapter: `book/src/ch05-step5-bound.md`.
 //!
-//! Run with `FLUSH_INTERVAL=30s LOG_FILE=step5.log cargo run --bin step5`,
-//! then, in a second terminal:
+//! Run with `SHUTDOWN_TIMEOUT=3s cargo run --bin step5`, then, in a second
+//! terminal:
 //!
 //! ```not_rust
-//! curl -s localhost:8080/bookmarks -H 'content-type: application/json' \
-//!      -d '{"url":"https://tokio.rs/","title":"Tokio"}'
-//! curl -s -o /dev/null -w '%{http_code}\n' localhost:8080/bookmarks/1/visit
-//! kill -TERM "$(pgrep -x step5)"
-//! tail -n 3 step5.log    # visits flushed visits=1, database closed, server stopped
+//! curl -i 'localhost:8080/slow?ms=60000&mode=blocking'   # and, before it answers:
+//! kill -TERM "$(pgrep -x step5)"           # 3 s later: Empty reply, exit 1
 //! ```
 
 use std::process::ExitCode;
 
 use bookmarks::{
-    Service, StartupError,
+    StartupError,
     config::Config,
-    cutoff::{CutoffListener, cut_off},
-    link_check::LinkChecker,
-    phase::{
-        CUT_OFF_GRACE, Ending, RUNTIME_GRACE, after_cut_off, drop_within, last_writes_by,
-        logs_within, phase, served,
+    routes::app,
+    shutdown::{
+        cutoff::{CutoffListener, cut_off},
+        deadline::{
+            CUT_OFF_GRACE, Stop, after_cut_off, last_writes_by, served, until_deadline,
+        },
+        runtime,
+        signals::ShutdownSignals,
     },
-    routes::with_middleware,
-    server::serve,
-    signals::ShutdownSignals,
-    store, telemetry,
-    visits::{self, VisitBuffer},
+    telemetry,
 };
 use tokio::time::Instant;
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
 // ANCHOR: main
-// ANCHOR: runtime
 fn main() -> ExitCode {
-    // A runtime of our own rather than `#[tokio::main]`, for the way it
-    // ends. Dropping a runtime waits for every blocking thread still
-    // running, and nothing can stop one: a handler stuck in synchronous
-    // code would hold the exit for as long as it ran. `shutdown_timeout`
-    // waits a moment, then leaves such threads behind. By then the
-    // database is closed and the log has said what was abandoned.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => return StartupError(format!("cannot start the runtime: {err}")).report(),
-    };
-    let status = runtime.block_on(run());
-    runtime.shutdown_timeout(RUNTIME_GRACE);
-    status
+    // A runtime of our own instead of `#[tokio::main]`, for the way it
+    // ends: a blocking thread still running at the exit is left behind,
+    // not waited for.
+    runtime::block_on(async {
+        // A setting that is wrong, a port taken: one line on standard
+        // error and exit status 2.
+        run().await.unwrap_or_else(StartupError::report)
+    })
 }
-// ANCHOR_END: runtime
+// ANCHOR_END: main
 
-async fn run() -> ExitCode {
-    // Every setting is read and checked first; a bad one is a line on
-    // standard error and exit status 2, as is any failure to start.
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(err) => return err.report(),
-    };
-    // ANCHOR: logs
-    // Logs go to a file too now, and with it comes the guard of the file
-    // writer: it lives until the very end of `run`, after `server stopped`.
-    let log_guard = match telemetry::init_with_file(config.log_file.as_deref()) {
-        Ok(guard) => guard,
-        Err(err) => return err.report(),
-    };
-    // ANCHOR_END: logs
-    let Service {
-        mut store,
-        listener,
-        addr,
-    } = match Service::start(&config).await {
-        Ok(service) => service,
-        Err(err) => return err.report(),
-    };
-    if let Err(err) = bookmarks::create_background_tables(&store).await {
-        return err.report();
-    }
+// ANCHOR: run
+async fn run() -> Result<ExitCode, StartupError> {
+    let config = Config::from_env()?;
+    telemetry::init()?;
+    let mut store = bookmarks::open_database(&config)?;
+    let listener = bookmarks::listen(&config).await?;
     // Installed before `server starting`: from that line on, a signal is
     // ours to handle rather than the end of the process.
-    let mut signals = match ShutdownSignals::install() {
-        Ok(signals) => signals,
-        Err(err) => return err.report(),
-    };
+    let mut signals = ShutdownSignals::install()?;
 
-    // ANCHOR: workers
-    // One token tells every worker to stop taking new work (cancelled when
-    // the drain starts); one tracker knows every worker, so shutdown can
-    // wait for all of them at once.
-    let stop_workers = CancellationToken::new();
-    let workers = TaskTracker::new();
-    let visits = VisitBuffer::new();
-    let flusher = workers.spawn(visits::flush_every(
-        config.flush_interval,
-        visits.clone(),
-        store.clone(),
-        stop_workers.clone(),
-    ));
-    let checker = workers.spawn(
-        LinkChecker {
-            store: store.clone(),
-            interval: config.check_interval,
-            delay: config.check_delay,
-        }
-        .run(stop_workers.clone()),
-    );
-    // No worker is added after this, so `wait` can end once these have.
-    workers.close();
-    // ANCHOR_END: workers
-
+    // ANCHOR: tokens
     // Two moments, two tokens. Cancelling `drain` starts the graceful
-    // shutdown; cancelling `cutoff` closes every connection still open.
+    // shutdown; cancelling `cutoff` fails every connection still open,
+    // through the listener axum accepts from.
     let drain = CancellationToken::new();
     let cutoff = CancellationToken::new();
     let listener = CutoffListener::new(listener, cutoff.clone());
-    // Step 4's API, plus `GET /bookmarks/{id}/visit`, which counts visits.
-    let app = with_middleware(visits::api(store.clone(), visits.clone()));
+    // ANCHOR_END: tokens
 
-    info!(%addr, "server starting");
-    // The server runs in a task of its own so that `run` is free to wait
-    // for the signal and then to time the drain. axum's `serve` retries
-    // failed accepts itself and returns only once a shutdown has begun.
+    let addr = listener.local_addr()?;
+    info!(%addr, pid = std::process::id(), "server starting");
+    // ANCHOR: spawn
+    // The server runs in a task of its own, so that `run` is free to wait
+    // for the signal and then to time the drain.
     let mut server = tokio::spawn(
-        serve(listener, app)
+        axum::serve(listener, app(store.clone()))
             .with_graceful_shutdown(drain.clone().cancelled_owned())
             .into_future(),
     );
 
     let signal = signals.recv().await;
     info!(signal, "shutting down");
-    // ANCHOR: order
-    // One budget for the whole shutdown, counted from the signal. Each phase
-    // gets what the phases before it left.
-    let deadline = Instant::now() + config.shutdown_timeout;
-
-    // 1. Drain requests. After this no handler can add to the visit buffer.
-    // The workers are told now to take no new work: a unit of work begun
-    // during the drain would only make the shutdown longer. The one in
-    // hand finishes while the requests do.
     drain.cancel();
-    stop_workers.cancel();
-    let drained = phase("requests", served(&mut server), deadline, signals.recv()).await;
-    if drained == Ending::Finished(true) {
-        info!("requests drained");
-    }
+    // ANCHOR_END: spawn
 
-    // 2. Stop the workers: they were asked at the start of the drain; now
-    // wait for them, unless a second signal already said not to wait.
-    info!("stopping workers");
-    let stopped = match drained {
-        Ending::Forced => Ending::Forced,
-        _ => phase("workers", workers.wait(), deadline, signals.recv()).await,
-    };
-    if stopped.is_finished() {
-        info!("workers stopped");
-    }
+    // ANCHOR: deadline
+    // The deadline is counted from the signal, not from the start of the
+    // process: a server up for a week still gets the whole budget.
+    let deadline = Instant::now() + config.shutdown_timeout;
+    // ANCHOR: second_signal
+    // The handlers are still installed, so a second signal arrives here
+    // instead of killing the process: the drain ends `Forced`, and the
+    // cut-off and the cleanup below still run.
+    let drained = until_deadline("requests", served(&mut server), deadline, signals.recv()).await;
+    // ANCHOR_END: second_signal
+    // ANCHOR_END: deadline
 
-    // 3. The cut-off, if either phase did not end well: connections fail,
-    // the running statement stops and rolls back, one line says what was
-    // abandoned. A worker deaf to its token is dropped at its next
-    // `.await`; the transaction, not the task, is the unit of work, and an
-    // aborted one rolls back whole.
-    let clean = drained == Ending::Finished(true) && stopped.is_finished();
-    if !clean {
-        cut_off(&cutoff, &mut store);
-        flusher.abort();
-        checker.abort();
-        let by = Instant::now() + CUT_OFF_GRACE;
-        if !drained.is_finished() {
+    // ANCHOR: cut_off
+    // Anything but a clean drain is cut off: the deadline passed, a second
+    // signal came, or `serve` failed and may have left connections behind.
+    // Each connection task ends at its next poll, and `serve` once none is
+    // left: wait for that, but not for ever.
+    let stop = Stop::after(&[drained]);
+    if stop == Stop::CutOff {
+        cut_off(&cutoff);
+        // ANCHOR: interrupt
+        // A running statement does not stop with its request: its blocking
+        // thread holds the connection until it ends. Interrupted, it rolls
+        // back, and only this handle still reaches the database.
+        store.cut_off();
+        // ANCHOR_END: interrupt
+        if !drained.has_ended() {
+            let by = Instant::now() + CUT_OFF_GRACE;
             after_cut_off("requests", served(&mut server), by).await;
         }
-        after_cut_off("workers", workers.wait(), by).await;
     }
+    // ANCHOR_END: cut_off
 
-    // 4. Flush the visit buffer: the last write, now that nothing else can
-    // add to the buffer or write to the database.
-    let last_writes = last_writes_by(deadline, !clean);
-    let flushed = store::before(last_writes, visits.flush(&store)).await;
-    match &flushed {
-        Ok(count) => info!(visits = count, "visits flushed"),
-        Err(err) => error!(%err, lost = visits.pending_total(), "flushing visits failed"),
-    }
-
-    // 5. Close the database, now that nothing will use it again.
-    let closed = store.close_or_give_up(last_writes).await;
+    // ANCHOR: cleanup
+    // Whatever the drain did, the database is closed: a timed-out drain is
+    // no reason to skip the one step that makes the file consistent. After
+    // the cut-off nothing holds the connection for long; if something
+    // still does at the bound, the close is given up, and says so.
+    let closed = store
+        .close_or_give_up(last_writes_by(deadline, stop))
+        .await;
     match &closed {
         Ok(()) => info!("database closed"),
         Err(err) => error!(%err, "closing the database failed"),
     }
     info!("server stopped");
-
-    // 6. Flush the logs: dropping the guard waits until the writer thread
-    // has written every queued line, `server stopped` included, but for
-    // up to 1.1 s: dropped on a thread of its own, it gets what is left
-    // of the deadline, or a moment only once the stop was cut off.
-    let logs_limit = logs_within(deadline, !clean);
-    let logs_flushed = drop_within(log_guard, logs_limit);
-    if !logs_flushed {
-        eprintln!(
-            "error: LOG_FILE not flushed within {logs_limit:?}; its last lines may be missing"
-        );
-    }
-    // ANCHOR_END: order
-
-    if clean && flushed.is_ok() && closed.is_ok() && logs_flushed {
+    // ANCHOR_END: cleanup
+    Ok(if stop == Stop::Clean && closed.is_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
+    })
 }
-// ANCHOR_END: main
+// ANCHOR_END: run

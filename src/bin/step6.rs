@@ -1,99 +1,71 @@
-//! Step 6: ready for production.
+//! Step 6: background work, buffered writes, and shutdown in order.
 //!
-//! `GET /ready` answers 503 from the first signal while `/health` stays
-//! 200; `SHUTDOWN_DELAY` keeps serving that long before the drain, so a
-//! load balancer stops sending first; `GET /events` ends itself when the
-//! drain begins, `GET /ws` gets a Close 1001 then, and every HTTP/1.1
-//! response from the signal on says `Connection: close`. Chapter:
-//! `book/src/ch06-step6-ready.md`; `deploy/` holds the Docker, Kubernetes
-//! and systemd files.
+//! Visits are counted in memory and written every `FLUSH_INTERVAL`, a link
+//! checker runs every `CHECK_INTERVAL`, logs can also go to `LOG_FILE`.
+//! Shutdown stops them in order: requests, workers, the cut-off if either
+//! ran out of time, the visit flush, the database, the logs. Chapter:
+//! `book/src/ch06-step6-in-order.md`.
 //!
-//! Run with `SHUTDOWN_DELAY=5s cargo run --bin step6`, then, in a second
-//! terminal:
+//! Run with `FLUSH_INTERVAL=30s LOG_FILE=step6.log DATABASE_URL=step6.db
+//! cargo run --bin step6`, then, in a second terminal:
 //!
 //! ```not_rust
-//! curl -N localhost:8080/events &
+//! curl -s localhost:8080/bookmarks -H 'content-type: application/json' \
+//!      -d '{"url":"https://tokio.rs/","title":"Tokio"}'
+//! curl -s -o /dev/null -w '%{http_code}\n' localhost:8080/bookmarks/1/visit
 //! kill -TERM "$(pgrep -x step6)"
-//! curl -i localhost:8080/ready      # 503 for five seconds, and yet
-//! curl -i localhost:8080/health     # 200: still serving
+//! tail -n 3 step6.log    # visits flushed visits=1, database closed, server stopped
 //! ```
 
 use std::process::ExitCode;
 
 use bookmarks::{
-    Service, StartupError,
+    StartupError,
     config::Config,
-    cutoff::{CutoffListener, cut_off},
-    lifecycle::Lifecycle,
     link_check::LinkChecker,
-    phase::{
-        CUT_OFF_GRACE, Ending, RUNTIME_GRACE, after_cut_off, drop_within, last_writes_by,
-        logs_within, phase, served,
-    },
     routes::with_middleware,
-    server::serve,
-    signals::ShutdownSignals,
+    shutdown::{
+        cutoff::{CutoffListener, cut_off},
+        deadline::{
+            CUT_OFF_GRACE, Outcome, Stop, after_cut_off, drop_within, last_writes_by, logs_within,
+            served,
+            until_deadline,
+        },
+        runtime,
+        signals::ShutdownSignals,
+    },
     store, telemetry,
     visits::{self, VisitBuffer},
 };
 use tokio::time::Instant;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
-// ANCHOR: main
-// ANCHOR: runtime
 fn main() -> ExitCode {
-    // A runtime of our own rather than `#[tokio::main]`, for the way it
-    // ends. Dropping a runtime waits for every blocking thread still
-    // running, and nothing can stop one: a handler stuck in synchronous
-    // code would hold the exit for as long as it ran. `shutdown_timeout`
-    // waits a moment, then leaves such threads behind. By then the
-    // database is closed and the log has said what was abandoned.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => return StartupError(format!("cannot start the runtime: {err}")).report(),
-    };
-    let status = runtime.block_on(run());
-    runtime.shutdown_timeout(RUNTIME_GRACE);
-    status
+    // A runtime of our own instead of `#[tokio::main]`, for the way it
+    // ends: a blocking thread still running at the exit is left behind,
+    // not waited for.
+    runtime::block_on(async {
+        // A setting that is wrong, a port taken: one line on standard
+        // error and exit status 2.
+        run().await.unwrap_or_else(StartupError::report)
+    })
 }
-// ANCHOR_END: runtime
 
-async fn run() -> ExitCode {
-    // Every setting is read and checked first; a bad one is a line on
-    // standard error and exit status 2, as is any failure to start.
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(err) => return err.report(),
-    };
+// ANCHOR: run
+async fn run() -> Result<ExitCode, StartupError> {
+    let config = Config::from_env()?;
     // ANCHOR: logs
     // Logs go to a file too now, and with it comes the guard of the file
     // writer: it lives until the very end of `run`, after `server stopped`.
-    let log_guard = match telemetry::init_with_file(config.log_file.as_deref()) {
-        Ok(guard) => guard,
-        Err(err) => return err.report(),
-    };
+    let log_guard = telemetry::init_with_file(config.log_file.as_deref())?;
     // ANCHOR_END: logs
-    let Service {
-        mut store,
-        listener,
-        addr,
-    } = match Service::start(&config).await {
-        Ok(service) => service,
-        Err(err) => return err.report(),
-    };
-    if let Err(err) = bookmarks::create_background_tables(&store).await {
-        return err.report();
-    }
+    let mut store = bookmarks::open_database(&config)?;
+    bookmarks::create_background_tables(&store).await?;
+    let listener = bookmarks::listen(&config).await?;
     // Installed before `server starting`: from that line on, a signal is
     // ours to handle rather than the end of the process.
-    let mut signals = match ShutdownSignals::install() {
-        Ok(signals) => signals,
-        Err(err) => return err.report(),
-    };
+    let mut signals = ShutdownSignals::install()?;
 
     // ANCHOR: workers
     // One token tells every worker to stop taking new work (cancelled when
@@ -120,64 +92,40 @@ async fn run() -> ExitCode {
     workers.close();
     // ANCHOR_END: workers
 
-    // ANCHOR: app
-    // A third moment joins the two of step 3: `not_ready`, at the signal,
-    // before the drain.
-    let not_ready = CancellationToken::new();
+    // Two moments, two tokens. Cancelling `drain` starts the graceful
+    // shutdown; cancelling `cutoff` fails every connection still open,
+    // through the listener axum accepts from.
     let drain = CancellationToken::new();
     let cutoff = CancellationToken::new();
     let listener = CutoffListener::new(listener, cutoff.clone());
-    let lifecycle = Lifecycle::new(not_ready.clone(), drain.clone());
-    let app = with_middleware(lifecycle.around(visits::api(store.clone(), visits.clone())));
-    // ANCHOR_END: app
+    // Step 5's API, plus `GET /bookmarks/{id}/visit`, which counts visits.
+    let app = with_middleware(visits::api(store.clone(), visits.clone()));
 
-    info!(%addr, "server starting");
-    // ANCHOR: server_task
-    // The server runs in a task of its own so that `run` is free to wait
-    // for the signal and then to time the drain. The task ends when the
-    // connections have closed and, after them, the WebSockets that left
-    // them at the upgrade.
-    let server = serve(listener, app).with_graceful_shutdown(drain.clone().cancelled_owned());
-    let mut server = tokio::spawn(async move {
-        let served = server.await;
-        lifecycle.websockets_closed().await;
-        served
-    });
-    // ANCHOR_END: server_task
+    let addr = listener.local_addr()?;
+    info!(%addr, pid = std::process::id(), "server starting");
+    // The server runs in a task of its own, so that `run` is free to wait
+    // for the signal and then to time the drain.
+    let mut server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(drain.clone().cancelled_owned())
+            .into_future(),
+    );
 
-    // ANCHOR: delay
     let signal = signals.recv().await;
-    // 0. Say "not ready" and keep serving: a load balancer polling `/ready`
-    // takes a few seconds to stop sending, and until it does, new requests
-    // still arrive here. Closing the listener now would refuse them.
-    not_ready.cancel();
-    info!(signal, delay = ?config.shutdown_delay, "not ready");
-    let delayed = tokio::select! {
-        _ = tokio::time::sleep(config.shutdown_delay) => Ending::Finished(()),
-        signal = signals.recv() => {
-            warn!(signal, phase = "delay", "forced shutdown");
-            Ending::Forced
-        }
-    };
-    if delayed.is_finished() {
-        info!("shutting down");
-    }
-    // ANCHOR_END: delay
+    info!(signal, "shutting down");
     // ANCHOR: order
-    // One budget for the drain and what follows, counted from the end of
-    // the delay. Each phase gets what the phases before it left.
+    // One budget for the whole shutdown, counted from the signal. Each phase
+    // gets what the phases before it left.
     let deadline = Instant::now() + config.shutdown_timeout;
 
-    // 1. Drain requests. Event streams end here, by themselves. The
-    // workers are told now to take no new work (during the delay they ran
-    // as usual); the one in hand finishes while the requests do.
+    // 1. Drain requests. After this no handler can add to the visit buffer.
+    // The workers are told now to take no new work: a unit of work begun
+    // during the drain would only make the shutdown longer. The one in
+    // hand finishes while the requests do.
     drain.cancel();
     stop_workers.cancel();
-    let drained = match delayed {
-        Ending::Forced => Ending::Forced,
-        _ => phase("requests", served(&mut server), deadline, signals.recv()).await,
-    };
-    if drained == Ending::Finished(true) {
+    let drained = until_deadline("requests", served(&mut server), deadline, signals.recv()).await;
+    if drained == Outcome::Drained {
         info!("requests drained");
     }
 
@@ -185,10 +133,10 @@ async fn run() -> ExitCode {
     // wait for them, unless a second signal already said not to wait.
     info!("stopping workers");
     let stopped = match drained {
-        Ending::Forced => Ending::Forced,
-        _ => phase("workers", workers.wait(), deadline, signals.recv()).await,
+        Outcome::Forced => Outcome::Forced,
+        _ => until_deadline("workers", workers.wait(), deadline, signals.recv()).await,
     };
-    if stopped.is_finished() {
+    if stopped == Outcome::Drained {
         info!("workers stopped");
     }
 
@@ -197,13 +145,14 @@ async fn run() -> ExitCode {
     // abandoned. A worker deaf to its token is dropped at its next
     // `.await`; the transaction, not the task, is the unit of work, and an
     // aborted one rolls back whole.
-    let clean = drained == Ending::Finished(true) && stopped.is_finished();
-    if !clean {
-        cut_off(&cutoff, &mut store);
+    let stop = Stop::after(&[drained, stopped]);
+    if stop == Stop::CutOff {
+        cut_off(&cutoff);
+        store.cut_off();
         flusher.abort();
         checker.abort();
         let by = Instant::now() + CUT_OFF_GRACE;
-        if !drained.is_finished() {
+        if !drained.has_ended() {
             after_cut_off("requests", served(&mut server), by).await;
         }
         after_cut_off("workers", workers.wait(), by).await;
@@ -211,7 +160,7 @@ async fn run() -> ExitCode {
 
     // 4. Flush the visit buffer: the last write, now that nothing else can
     // add to the buffer or write to the database.
-    let last_writes = last_writes_by(deadline, !clean);
+    let last_writes = last_writes_by(deadline, stop);
     let flushed = store::before(last_writes, visits.flush(&store)).await;
     match &flushed {
         Ok(count) => info!(visits = count, "visits flushed"),
@@ -230,7 +179,7 @@ async fn run() -> ExitCode {
     // has written every queued line, `server stopped` included, but for
     // up to 1.1 s: dropped on a thread of its own, it gets what is left
     // of the deadline, or a moment only once the stop was cut off.
-    let logs_limit = logs_within(deadline, !clean);
+    let logs_limit = logs_within(deadline, stop);
     let logs_flushed = drop_within(log_guard, logs_limit);
     if !logs_flushed {
         eprintln!(
@@ -239,10 +188,12 @@ async fn run() -> ExitCode {
     }
     // ANCHOR_END: order
 
-    if clean && flushed.is_ok() && closed.is_ok() && logs_flushed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    Ok(
+        if stop == Stop::Clean && flushed.is_ok() && closed.is_ok() && logs_flushed {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }
-// ANCHOR_END: main
+// ANCHOR_END: run

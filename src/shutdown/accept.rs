@@ -1,26 +1,37 @@
-//! The accept loop every step serves with: `axum::serve`, plus the bounds
-//! on slow and silent clients that it cannot set.
+//! An accept loop of our own, for step 8 on: what `axum::serve` does, plus
+//! the bounds on slow and silent clients that it cannot set.
 //!
-//! `axum::serve` in axum 0.8 builds hyper's connection builder itself and
-//! installs no timer, and hyper's timeouts do nothing without one (the
-//! `header_read_timeout` docs in hyper's `src/server/conn/http1.rs`:
-//! "Requires a `Timer` ... to take effect"). A client that sends a header
-//! byte now and then keeps its connection, and its task, for as long as it
-//! likes. axum's main branch installs the timer
+//! Why not `axum::serve`, as steps 1 to 7 use:
+//!
+//! - axum 0.8's `serve` builds hyper's connection builder itself and
+//!   installs no timer, and hyper's timeouts do nothing without one (the
+//!   `header_read_timeout` docs in hyper's `src/server/conn/http1.rs`:
+//!   "Requires a `Timer` ... to take effect"). A client that sends a header
+//!   byte now and then keeps its connection, and its task, for as long as
+//!   it likes. Its `serve` takes no setting: "intentionally simple", its
+//!   docs say, "use hyper or hyper-util if you need configuration".
+//! - At the drain, hyper-util's graceful shutdown cancels a connection
+//!   accepted but still silent (the auto builder has not yet read enough to
+//!   tell HTTP/1 from HTTP/2): a client that has just connected loses the
+//!   request it is about to send.
+//!
+//! axum's main branch installs the timer
 //! (<https://github.com/tokio-rs/axum/pull/3478>, after
-//! <https://github.com/tokio-rs/axum/issues/2741>), but no 0.8 release has
-//! it, and its `serve` takes no setting: "intentionally simple", its docs
-//! say, "use hyper or hyper-util if you need configuration".
+//! <https://github.com/tokio-rs/axum/issues/2741>), so hyper's header
+//! timeout will run under a plain `axum::serve` once a release has it; no
+//! 0.8 release does yet, and the silent connection is another matter.
 //!
 //! So this module runs the loop `axum::serve(..).with_graceful_shutdown(..)`
 //! runs, on hyper-util's `auto::Builder` (HTTP/1.1, and HTTP/2 with prior
-//! knowledge, on one port), with three bounds ([`Timeouts`]):
+//! knowledge, on one port; with CONNECT enabled for WebSockets over
+//! HTTP/2, as axum's `http2` feature does), with three bounds
+//! ([`Timeouts`]):
 //!
 //! - `HEADER_TIMEOUT`: hyper's own header read timeout, with a timer. It
 //!   closes the connection without an answer: hyper has no request yet to
 //!   answer 408 to.
 //! - `BODY_TIMEOUT`: tower-http's `TimeoutBody` around each request body;
-//!   `crate::body` answers 408 when it fires.
+//!   the app answers 408 when it fires (`crate::body` in this repository).
 //! - `IDLE_TIMEOUT`: closes a connection, HTTP/1 or HTTP/2, that has no
 //!   request in progress and has sent nothing for that long. hyper has no
 //!   such timeout, and its header timer does not run while the auto
@@ -31,9 +42,11 @@
 //! The drain is axum's: no new connections, and hyper's graceful shutdown
 //! for each open one. HTTP/1 finishes the request in progress and closes;
 //! HTTP/2 sends GOAWAY and completes the streams in flight. One change: a
-//! connection accepted but still silent when the drain begins is not
-//! cancelled, as hyper's graceful shutdown would cancel it, but served its
-//! first request (see `serve_connection`).
+//! connection still silent when the drain begins is served its first
+//! request (see `serve_connection`). And one count: a connection that
+//! closes during the drain with half a request received (its head cut by
+//! `HEADER_TIMEOUT`) counts in `in_flight::UNANSWERED`, so that a step can say
+//! "abandoned" and exit 1 instead of pretending every request was answered.
 
 use std::{
     convert::Infallible,
@@ -42,7 +55,7 @@ use std::{
     pin::{Pin, pin},
     sync::{
         Arc,
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -61,48 +74,69 @@ use tokio::{
 use tokio_util::{io::InspectReader, sync::CancellationToken, task::TaskTracker};
 use tower::ServiceExt;
 use tower_http::timeout::TimeoutBody;
-use tracing::debug;
+use tracing::{debug, warn};
 
-use crate::config::Timeouts;
+use super::in_flight;
 
-/// Serves `router` on `listener`, as `axum::serve` does; await it to run.
-///
-/// The timeouts come from the environment (`HEADER_TIMEOUT`,
-/// `BODY_TIMEOUT`, `IDLE_TIMEOUT`), which `Config::from_env` has already
-/// checked by the time a step gets here.
-pub fn serve<L: Listener>(listener: L, router: Router) -> Serve<L, Pending<()>> {
-    Serve {
+// ANCHOR: timeouts
+/// How long a client may take over each part of a connection, in normal
+/// operation. The drain deadline (`SHUTDOWN_TIMEOUT`) is another matter:
+/// it bounds the whole drain, whatever the clients do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// A request head (request line and headers) must arrive whole within
+    /// it, or the connection is closed without an answer.
+    pub header: Duration,
+    /// The longest wait for the next piece of a request body.
+    pub body: Duration,
+    /// A connection with no request in progress that sends nothing for
+    /// this long is closed.
+    pub idle: Duration,
+}
+// ANCHOR_END: timeouts
+
+/// Serves `router` on `listener`, as `axum::serve` does, with `timeouts`;
+/// await it to run.
+pub fn serve_with_timeouts<L: Listener>(
+    listener: L,
+    router: Router,
+    timeouts: Timeouts,
+) -> ServeWithTimeouts<L, Pending<()>> {
+    ServeWithTimeouts {
         listener,
         router,
+        timeouts,
         signal: std::future::pending(),
     }
 }
 
-/// A server to await: see [`serve`].
+/// A server to await: see [`serve_with_timeouts`].
 #[must_use = "a server does nothing until it is awaited"]
-pub struct Serve<L, F> {
+pub struct ServeWithTimeouts<L, F> {
     listener: L,
     router: Router,
+    timeouts: Timeouts,
     signal: F,
 }
 
-impl<L, F> Serve<L, F> {
+impl<L, F> ServeWithTimeouts<L, F> {
     /// Drains once `signal` completes: the listener is closed, each
     /// connection finishes what it is doing, and the server returns when
     /// the last one has closed.
-    pub fn with_graceful_shutdown<G>(self, signal: G) -> Serve<L, G>
+    pub fn with_graceful_shutdown<G>(self, signal: G) -> ServeWithTimeouts<L, G>
     where
         G: Future<Output = ()> + Send + 'static,
     {
-        Serve {
+        ServeWithTimeouts {
             listener: self.listener,
             router: self.router,
+            timeouts: self.timeouts,
             signal,
         }
     }
 }
 
-impl<L, F> IntoFuture for Serve<L, F>
+impl<L, F> IntoFuture for ServeWithTimeouts<L, F>
 where
     L: Listener,
     F: Future<Output = ()> + Send + 'static,
@@ -112,8 +146,7 @@ where
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            let timeouts = Timeouts::from_env().map_err(io::Error::other)?;
-            run(self.listener, self.router, timeouts, self.signal).await;
+            run(self.listener, self.router, self.timeouts, self.signal).await;
             Ok(())
         })
     }
@@ -133,6 +166,9 @@ async fn run<L: Listener>(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(timeouts.header);
+    // What axum's `http2` feature does too: WebSockets over HTTP/2
+    // (RFC 8441) need the extended CONNECT method.
+    builder.http2().enable_connect_protocol();
 
     let drain = CancellationToken::new();
     let connections = TaskTracker::new();
@@ -175,8 +211,12 @@ where
             if !bytes.is_empty() {
                 activity.touch();
                 if !activity.first_bytes.is_cancelled() {
+                    // HTTP/2 frames flow between requests: only an HTTP/1
+                    // connection has heads to leave half-sent.
+                    activity.http1.store(!bytes.starts_with(b"PRI"), Ordering::Relaxed);
                     activity.first_bytes.cancel();
                 }
+                activity.bytes_received();
             }
         }
     });
@@ -203,8 +243,15 @@ where
         loop {
             tokio::select! {
                 served = connection.as_mut() => {
-                    if let Err(err) = served {
+                    if let Err(err) = &served {
                         debug!(%err, "connection ended with an error");
+                    }
+                    // Closed with half a head received (the header
+                    // timeout): a request its client began, never answered.
+                    // During the drain that is abandoned work.
+                    if drain.is_cancelled() && activity.has_half_a_head() {
+                        warn!("request closed unanswered during the drain");
+                        in_flight::UNANSWERED.count();
                     }
                     return;
                 }
@@ -279,6 +326,11 @@ struct Activity {
     last_active_ms: AtomicU64,
     /// Cancelled when the first byte arrives.
     first_bytes: CancellationToken,
+    /// Bytes arrived with no request in progress: the start of a head that
+    /// hyper has not yet parsed whole.
+    half_a_head: AtomicBool,
+    /// The connection speaks HTTP/1 (not HTTP/2 with prior knowledge).
+    http1: AtomicBool,
 }
 
 impl Activity {
@@ -288,7 +340,19 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             last_active_ms: AtomicU64::new(0),
             first_bytes: CancellationToken::new(),
+            half_a_head: AtomicBool::new(false),
+            http1: AtomicBool::new(false),
         }
+    }
+
+    fn bytes_received(&self) {
+        if self.in_flight.load(Ordering::Acquire) == 0 {
+            self.half_a_head.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn has_half_a_head(&self) -> bool {
+        self.http1.load(Ordering::Relaxed) && self.half_a_head.load(Ordering::Relaxed)
     }
 
     fn touch(&self) {
@@ -317,6 +381,8 @@ struct InFlight(Arc<Activity>);
 impl InFlight {
     fn new(activity: Arc<Activity>) -> Self {
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        // The head is whole: hyper has parsed it into this request.
+        activity.half_a_head.store(false, Ordering::Relaxed);
         InFlight(activity)
     }
 }

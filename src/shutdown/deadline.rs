@@ -1,17 +1,20 @@
-//! The shape every step from 3 on gives its shutdown: phases that wait for
-//! their work within one deadline (a second signal, from step 4 on, ends
-//! any of them at once), then a cut-off, then the last writes, each wait
-//! after the deadline bounded, so that the whole stop keeps [`BOUND`].
+//! The drain deadline, and the shape every step from 3 on gives its
+//! shutdown: phases that wait for their work within one deadline (a second
+//! signal, from step 4 on, ends any of them at once), then a cut-off, then
+//! the last writes, each wait after the deadline bounded, so that the
+//! whole stop keeps [`BOUND`] (step 5 on).
 
 use std::{future::Future, io, time::Duration};
 
 use tokio::{task::JoinHandle, time::Instant};
 use tracing::{error, warn};
 
+use super::in_flight;
+
 // ANCHOR: bound
 /// The promise, from step 3 on: the process is gone at most this long
 /// after the drain deadline, or after a second signal (step 4 on).
-pub(crate) const BOUND: Duration = Duration::from_millis(250);
+pub const BOUND: Duration = Duration::from_millis(250);
 
 /// After the cut-off, how long what was cut off gets to end: a connection
 /// task, an aborted worker. Each ends at its next poll, within a
@@ -45,74 +48,98 @@ const _: () = assert!(
 // ANCHOR_END: bound
 
 // ANCHOR: phase
-/// How one phase of the shutdown ended. `Finished` keeps what the work
-/// returned: a server that ended with an error is not a drained one.
+/// How one phase of the shutdown ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending<T> {
-    Finished(T),
+pub enum Outcome {
+    /// The work finished, and well: every request answered, every worker
+    /// stopped.
+    Drained,
+    /// The work finished, badly: `serve` failed or panicked, and may have
+    /// left connections behind, or a request was closed unanswered.
+    Failed,
+    /// The deadline passed first.
     TimedOut,
+    /// A second signal came first (step 4 on).
     Forced,
 }
 
-impl<T> Ending<T> {
-    pub fn is_finished(&self) -> bool {
-        matches!(self, Ending::Finished(_))
+impl Outcome {
+    /// Whether the work ended by itself, well or not: nothing is left of
+    /// it to wait for.
+    pub fn has_ended(self) -> bool {
+        matches!(self, Outcome::Drained | Outcome::Failed)
     }
 }
 
-/// Waits for `work` until it finishes, the shared deadline passes, or
+/// Work that ends without a verdict of its own (a `TaskTracker`'s `wait`)
+/// has drained once it ends.
+impl From<()> for Outcome {
+    fn from((): ()) -> Outcome {
+        Outcome::Drained
+    }
+}
+
+/// Waits for `work` until it ends, the shared `deadline` passes, or
 /// `second_signal` completes, and logs the last two.
 ///
 /// A phase that starts after the deadline still looks at its work once:
 /// `timeout_at` polls the work before its timer, so work that has just
-/// finished counts as finished.
-pub async fn phase<T>(
-    name: &'static str,
+/// ended counts as ended.
+pub async fn until_deadline<T: Into<Outcome>>(
+    phase: &'static str,
     work: impl Future<Output = T>,
     deadline: Instant,
     second_signal: impl Future<Output = &'static str>,
-) -> Ending<T> {
+) -> Outcome {
     tokio::select! {
-        finished = tokio::time::timeout_at(deadline, work) => match finished {
-            Ok(output) => Ending::Finished(output),
+        ended = tokio::time::timeout_at(deadline, work) => match ended {
+            Ok(outcome) => outcome.into(),
             Err(_elapsed) => {
-                warn!(phase = name, "shutdown timed out");
-                Ending::TimedOut
+                warn!(phase, "shutdown timed out");
+                Outcome::TimedOut
             }
         },
         signal = second_signal => {
-            warn!(signal, phase = name, "forced shutdown");
-            Ending::Forced
+            warn!(signal, phase, "forced shutdown");
+            Outcome::Forced
         }
     }
 }
 // ANCHOR_END: phase
 
 // ANCHOR: served
-/// Waits for the server task and says whether `serve` ended well, logging
-/// how it did not: an I/O error, a panic.
+/// Waits for the server task: [`Outcome::Drained`] if `serve` returned
+/// `Ok`, else [`Outcome::Failed`], logging how (an I/O error, a panic).
 ///
 /// It borrows the handle, so a phase that times out leaves the task to be
 /// awaited again after the cut-off. A task that has ended must never be
-/// awaited again (its `JoinHandle` panics): [`Ending::Finished`] keeps
-/// this function's answer so that no step needs to.
-pub async fn served(server: &mut JoinHandle<io::Result<()>>) -> bool {
+/// awaited again (its `JoinHandle` panics): check [`Outcome::has_ended`].
+pub async fn served(server: &mut JoinHandle<io::Result<()>>) -> Outcome {
     match server.await {
-        Ok(Ok(())) => true,
+        // A request closed unanswered during the drain (step 8 on) means
+        // the drain did not end well, though `serve` did.
+        Ok(Ok(())) if in_flight::UNANSWERED.get() > 0 => {
+            warn!(
+                unanswered = in_flight::UNANSWERED.get(),
+                "requests closed unanswered during the drain"
+            );
+            Outcome::Failed
+        }
+        Ok(Ok(())) => Outcome::Drained,
         Ok(Err(err)) => {
             error!(%err, "server failed");
-            false
+            Outcome::Failed
         }
         // A `JoinError` is a panic or a cancellation; `into_panic` would
         // itself panic on the second.
         Err(err) => match err.try_into_panic() {
             Ok(panic) => {
                 error!(panic = panic_message(&*panic), "server panicked");
-                false
+                Outcome::Failed
             }
             Err(err) => {
                 error!(%err, "server task cancelled");
-                false
+                Outcome::Failed
             }
         },
     }
@@ -146,13 +173,38 @@ pub async fn after_cut_off<T>(
     }
 }
 
+/// Whether a stop ended cleanly or had to cut work off: the waits after
+/// it are sized by this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Every phase drained: what is left of the deadline is still ours.
+    Clean,
+    /// The deadline passed, a second signal came, or a phase failed: only
+    /// the bound is left.
+    CutOff,
+}
+
+impl Stop {
+    /// Clean only if every phase drained.
+    pub fn after(outcomes: &[Outcome]) -> Stop {
+        if outcomes.iter().all(|&outcome| outcome == Outcome::Drained) {
+            Stop::Clean
+        } else {
+            Stop::CutOff
+        }
+    }
+}
+
 /// When the last writes (the final flush, the close) must be done by:
-/// [`CLOSE_GRACE`] from now after a cut-off; after a clean drain, that
+/// [`CLOSE_GRACE`] from now after a cut-off; after a clean stop, that
 /// plus what is left until the deadline, so that a clean stop never gives
 /// up its close early.
-pub fn last_writes_by(deadline: Instant, cut_off: bool) -> Instant {
+pub fn last_writes_by(deadline: Instant, stop: Stop) -> Instant {
     let now = Instant::now();
-    let from = if cut_off { now } else { deadline.max(now) };
+    let from = match stop {
+        Stop::CutOff => now,
+        Stop::Clean => deadline.max(now),
+    };
     from + CLOSE_GRACE
 }
 // ANCHOR_END: after_cut_off
@@ -162,12 +214,12 @@ pub fn last_writes_by(deadline: Instant, cut_off: bool) -> Instant {
 /// deadline on a clean stop, so that a busy machine does not cost the last
 /// lines; only [`LOG_GRACE`] once the stop was cut off (the deadline passed,
 /// or a second signal asked for the exit now), to keep the bound.
-pub fn logs_within(deadline: Instant, cut_off: bool) -> Duration {
-    let left = deadline.saturating_duration_since(Instant::now());
-    if cut_off {
-        LOG_GRACE
-    } else {
-        left.max(LOG_GRACE)
+pub fn logs_within(deadline: Instant, stop: Stop) -> Duration {
+    match stop {
+        Stop::CutOff => LOG_GRACE,
+        Stop::Clean => deadline
+            .saturating_duration_since(Instant::now())
+            .max(LOG_GRACE),
     }
 }
 // ANCHOR_END: logs_within
@@ -206,27 +258,27 @@ mod tests {
     #[tokio::test]
     async fn a_server_that_panics_is_finished_and_not_served() {
         let mut server: JoinHandle<io::Result<()>> = tokio::spawn(async { panic!("boom") });
-        let ending = phase(
+        let ending = until_deadline(
             "requests",
             served(&mut server),
             far(),
             std::future::pending(),
         )
         .await;
-        assert_eq!(ending, Ending::Finished(false));
+        assert_eq!(ending, Outcome::Failed);
     }
 
     #[tokio::test]
     async fn a_server_that_fails_is_finished_and_not_served() {
         let mut server = tokio::spawn(async { Err(io::Error::other("accept failed")) });
-        let ending = phase(
+        let ending = until_deadline(
             "requests",
             served(&mut server),
             far(),
             std::future::pending(),
         )
         .await;
-        assert_eq!(ending, Ending::Finished(false));
+        assert_eq!(ending, Outcome::Failed);
     }
 
     #[tokio::test]
@@ -234,7 +286,7 @@ mod tests {
         let mut server: JoinHandle<io::Result<()>> =
             tokio::spawn(std::future::pending::<io::Result<()>>());
         server.abort();
-        assert!(!served(&mut server).await);
+        assert_eq!(served(&mut server).await, Outcome::Failed);
     }
 
     #[tokio::test]
@@ -244,38 +296,38 @@ mod tests {
             let _ = stopped.await;
             Ok(())
         });
-        let ending = phase(
+        let ending = until_deadline(
             "requests",
             served(&mut server),
             Instant::now() + Duration::from_millis(10),
             std::future::pending(),
         )
         .await;
-        assert_eq!(ending, Ending::TimedOut);
+        assert_eq!(ending, Outcome::TimedOut);
         stop.send(()).unwrap();
         let after = after_cut_off("requests", served(&mut server), far()).await;
-        assert_eq!(after, Some(true));
+        assert_eq!(after, Some(Outcome::Drained));
     }
 
     #[tokio::test]
     async fn a_second_signal_forces() {
-        let ending = phase("requests", std::future::pending::<()>(), far(), async {
+        let ending = until_deadline("requests", std::future::pending::<()>(), far(), async {
             "SIGTERM"
         })
         .await;
-        assert_eq!(ending, Ending::Forced);
+        assert_eq!(ending, Outcome::Forced);
     }
 
     #[tokio::test]
     async fn a_phase_after_the_deadline_sees_finished_work() {
-        let ending = phase(
+        let ending = until_deadline(
             "workers",
-            async { 7 },
+            async {},
             Instant::now() - Duration::from_millis(1),
             std::future::pending(),
         )
         .await;
-        assert_eq!(ending, Ending::Finished(7));
+        assert_eq!(ending, Outcome::Drained);
     }
 
     #[test]

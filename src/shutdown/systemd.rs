@@ -1,4 +1,4 @@
-//! Step 7's two conversations with systemd (or anything that speaks its
+//! Step 9's two conversations with systemd (or anything that speaks its
 //! protocols): the listening socket it hands over, and the notify messages
 //! that tell it how the service is doing.
 //!
@@ -11,12 +11,10 @@
 //!   datagrams to the socket named by `NOTIFY_SOCKET` (`sd_notify(3)`).
 //!   With no `NOTIFY_SOCKET`, nothing is sent.
 
-use std::{env, net::TcpListener, time::Duration};
+use std::{env, io, net::TcpListener, time::Duration};
 
 #[cfg(unix)]
 use sd_notify::NotifyState;
-
-use crate::StartupError;
 
 // ANCHOR: inherited_listener
 /// The listening socket this process was handed, if `LISTEN_FDS` and
@@ -28,19 +26,19 @@ use crate::StartupError;
 /// well-formed `LISTEN_PID` that is not ours means the socket was meant for
 /// another process (a wrapper that exec'd us, say): it is ignored, as
 /// `sd_listen_fds(3)` ignores it.
-pub fn inherited_listener() -> Result<Option<TcpListener>, StartupError> {
+pub fn inherited_listener() -> io::Result<Option<TcpListener>> {
     let Some(count) = env::var_os("LISTEN_FDS") else {
         return Ok(None);
     };
     let count = count.to_string_lossy().into_owned();
     if count.trim() != "1" {
-        return Err(StartupError(format!(
+        return Err(invalid(format!(
             "invalid LISTEN_FDS={count:?}: expected 1 (one listening socket, at fd 3)"
         )));
     }
     let pid = env::var("LISTEN_PID").unwrap_or_default();
     let Ok(pid) = pid.trim().parse::<u32>() else {
-        return Err(StartupError(format!(
+        return Err(invalid(format!(
             "invalid LISTEN_PID={pid:?}: expected the pid of the process given the socket"
         )));
     };
@@ -49,10 +47,14 @@ pub fn inherited_listener() -> Result<Option<TcpListener>, StartupError> {
     }
     let listener = listenfd::ListenFd::from_env()
         .take_tcp_listener(0)
-        .map_err(|err| StartupError(format!("cannot use the socket in LISTEN_FDS: {err}")))?;
+        .map_err(|err| invalid(format!("cannot use the socket in LISTEN_FDS: {err}")))?;
     listener
-        .ok_or_else(|| StartupError("LISTEN_FDS named no socket".to_owned()))
+        .ok_or_else(|| invalid("LISTEN_FDS named no socket".to_owned()))
         .map(Some)
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
 }
 // ANCHOR_END: inherited_listener
 

@@ -2,12 +2,14 @@
 //! say what it cut.
 //!
 //! Each count is raised where the work starts and lowered, by a guard, when
-//! it ends or is dropped: a request by a middleware (`routes`), a query by
-//! `Store::call`, a blocking task by `/slow`'s blocking stand-in, a
-//! connection by `CutoffListener`. They count for the whole process, which
-//! is what a log line about this process's shutdown needs.
+//! it ends or is dropped: a request by [`count_requests`], a connection by
+//! `CutoffListener`; in the bookmarks app, a query by `Store::call` and a
+//! blocking task by `/slow`'s blocking stand-in. They count for the whole
+//! process, which is what a log line about this process's shutdown needs.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::{extract::Request, middleware::Next, response::Response};
 
 /// How many of one kind of work are in flight.
 pub struct Gauge(AtomicUsize);
@@ -53,13 +55,32 @@ pub static QUERIES: Gauge = Gauge::new();
 /// Accepted connections still open.
 pub static CONNECTIONS: Gauge = Gauge::new();
 
-/// What was in flight at one moment.
+/// Requests a client began and the server ended without an answer during
+/// the drain (only step 8's accept loop can tell: see `super::accept`).
+/// Never lowered: it counts what was lost, not what is running.
+pub static UNANSWERED: Counter = Counter(AtomicUsize::new(0));
+
+/// A count that only goes up.
+pub struct Counter(AtomicUsize);
+
+impl Counter {
+    pub fn count(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// What was in flight at one moment, and what was left unanswered so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Snapshot {
     pub requests: usize,
     pub blocking: usize,
     pub queries: usize,
     pub connections: usize,
+    pub unanswered: usize,
 }
 
 impl Snapshot {
@@ -69,6 +90,15 @@ impl Snapshot {
             blocking: BLOCKING.get(),
             queries: QUERIES.get(),
             connections: CONNECTIONS.get(),
+            unanswered: UNANSWERED.get(),
         }
     }
+}
+
+/// A middleware (`axum::middleware::from_fn(count_requests)`) that counts
+/// each request while its handler works on it. Put it outermost, so that
+/// it counts every request a cut-off would abandon.
+pub async fn count_requests(request: Request, next: Next) -> Response {
+    let _in_flight = REQUESTS.enter();
+    next.run(request).await
 }

@@ -32,7 +32,7 @@
 //! rustup can fetch the target) but no
 //! test here delivers a console event to it or measures the 5 s.
 
-use crate::StartupError;
+use std::io;
 
 // ANCHOR: signals
 /// SIGINT (Ctrl+C in a terminal) and SIGTERM (what `kill`, `docker stop`,
@@ -53,7 +53,7 @@ pub struct ShutdownSignals {
 }
 
 impl ShutdownSignals {
-    pub fn install() -> Result<ShutdownSignals, StartupError> {
+    pub fn install() -> io::Result<ShutdownSignals> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -89,8 +89,8 @@ impl ShutdownSignals {
 }
 // ANCHOR_END: signals
 
-fn cannot_listen(err: std::io::Error) -> StartupError {
-    StartupError(format!("cannot listen for signals: {err}"))
+fn cannot_listen(err: io::Error) -> io::Error {
+    io::Error::new(err.kind(), format!("cannot listen for signals: {err}"))
 }
 
 #[cfg(windows)]
@@ -103,7 +103,7 @@ struct WindowsEvents {
 
 #[cfg(windows)]
 impl WindowsEvents {
-    fn install() -> Result<WindowsEvents, StartupError> {
+    fn install() -> io::Result<WindowsEvents> {
         use tokio::signal::windows;
         Ok(WindowsEvents {
             ctrl_c: windows::ctrl_c().map_err(cannot_listen)?,

@@ -1,11 +1,12 @@
 //! The cut-off: ending what is still running when the drain deadline
 //! passes (or a second signal says not to wait), and saying what it ended.
 //!
-//! [`cut_off`] is the moment. It closes the connections still open (below),
-//! stops the database call still running ([`Store::cut_off`]) and logs one
-//! line naming what was abandoned. Blocking threads are the one kind of
-//! work nothing can stop: the steps leave them behind when they shut their
-//! runtime down.
+//! [`cut_off`] is the moment. It logs one line naming what was abandoned
+//! and closes every connection still open (below). What else a service
+//! must stop at that moment is its own business: the bookmarks store
+//! interrupts its running statement from step 5 on. Blocking threads are
+//! the one kind of work nothing can stop: from step 5 on the steps leave
+//! them behind when they shut their runtime down (`super::runtime`).
 //!
 //! ## Closing connections
 //!
@@ -35,28 +36,23 @@ use tokio::{
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tracing::warn;
 
-use crate::{
-    in_flight::{self, InFlight},
-    store::Store,
-};
+use super::in_flight::{self, InFlight};
 
 // ANCHOR: cut_off
-/// Cuts off everything still running: every connection fails its next read
-/// or write (`connections` is the token given to [`CutoffListener`]), the
-/// database call still running stops and rolls back, and a line says what
-/// was abandoned. Only `store`, the caller's handle, still reaches the
-/// database afterwards.
-pub fn cut_off(connections: &CancellationToken, store: &mut Store) {
+/// Cuts off every connection still open: each fails its next read or write
+/// (`connections` is the token given to [`CutoffListener`]). First, one
+/// line says what was still in flight, and so abandoned.
+pub fn cut_off(connections: &CancellationToken) {
     let abandoned = in_flight::Snapshot::now();
     warn!(
         requests = abandoned.requests,
         blocking = abandoned.blocking,
         queries = abandoned.queries,
         connections = abandoned.connections,
+        unanswered = abandoned.unanswered,
         "abandoned"
     );
     connections.cancel();
-    store.cut_off();
 }
 // ANCHOR_END: cut_off
 
@@ -69,6 +65,11 @@ pub struct CutoffListener {
 impl CutoffListener {
     pub fn new(inner: TcpListener, cutoff: CancellationToken) -> Self {
         CutoffListener { inner, cutoff }
+    }
+
+    /// The address bound: with port 0, the port the system chose.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
     }
 }
 
