@@ -168,10 +168,15 @@ impl Config {
         })
         .and_then(|config| {
             // Their form only: whether the socket is ours is step 9's check.
-            parse(&lookup, "LISTEN_FDS", "a count of sockets, such as 1", |v| {
+            parse(
+                &lookup,
+                "LISTEN_FDS",
+                "a count of sockets, such as 1",
+                |v| v.parse::<u32>().ok(),
+            )?;
+            parse(&lookup, "LISTEN_PID", "a process id", |v| {
                 v.parse::<u32>().ok()
             })?;
-            parse(&lookup, "LISTEN_PID", "a process id", |v| v.parse::<u32>().ok())?;
             Ok(config)
         })
     }

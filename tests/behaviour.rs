@@ -2,8 +2,9 @@
 //! and one pool of test threads for all of them.
 //!
 //! Each file is about one thing, and a filter picks it:
-//! `cargo test --test behaviour shutdown::step3` runs step 3's shutdown
-//! tests, `cargo test --test behaviour config` the settings.
+//! `cargo test --test behaviour clients` runs the client tests,
+//! `cargo test --test behaviour config` the settings. Each step's shutdown
+//! checks are in `tests/steps.rs`, stamped from `tools::matrix`.
 
 #![cfg(unix)]
 
@@ -12,6 +13,4 @@ mod clients;
 mod config;
 mod crash;
 mod deploy;
-mod restart;
-mod shutdown;
 mod visits;

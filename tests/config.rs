@@ -145,6 +145,13 @@ macro_rules! refusals {
                 refuses(STEP, "LOG_FILE", "");
             }
 
+            /// `LISTEN_FDS=abc` is refused by every step, not only by the
+            /// one that serves the socket it names.
+            #[test]
+            fn listen_fds_that_is_not_a_number() {
+                refuses(STEP, "LISTEN_FDS", "abc");
+            }
+
             /// A database in a directory that does not exist cannot be created.
             #[test]
             fn unwritable_database_path() {
@@ -160,17 +167,14 @@ macro_rules! refusals {
     )*};
 }
 
-refusals!(step1, step2, step3, step4, step5, step6, step7);
+refusals!(
+    step1, step2, step3, step4, step5, step6, step7, step8, step9
+);
 
 /// A log file that cannot be created is reported before anything starts,
 /// by the steps that write one.
 mod log_file {
     use super::*;
-
-    #[test]
-    fn step5_unwritable_log_file() {
-        refuses_a_missing_directory("step5", "LOG_FILE");
-    }
 
     #[test]
     fn step6_unwritable_log_file() {
@@ -180,5 +184,15 @@ mod log_file {
     #[test]
     fn step7_unwritable_log_file() {
         refuses_a_missing_directory("step7", "LOG_FILE");
+    }
+
+    #[test]
+    fn step8_unwritable_log_file() {
+        refuses_a_missing_directory("step8", "LOG_FILE");
+    }
+
+    #[test]
+    fn step9_unwritable_log_file() {
+        refuses_a_missing_directory("step9", "LOG_FILE");
     }
 }

@@ -1,6 +1,6 @@
 //! The deployment files agree with the steps' settings and with each other:
 //! each supervisor's grace period outlasts the pre-stop delay, the drain
-//! deadline, the time step 6 may take to exit after that deadline, and a
+//! deadline, the time the step may take to exit after that deadline, and a
 //! margin; the stop signal is one the step drains on; the container's
 //! entrypoint is in exec form so the step itself receives that signal; and
 //! the Kubernetes manifest keeps its one database on a volume that
@@ -10,7 +10,7 @@ use std::{fs, time::Duration};
 
 use yaml_rust2::{Yaml, YamlLoader};
 
-/// From step 3 on the process exits at most this long after its drain
+/// From step 5 on the process exits at most this long after its drain
 /// deadline, whatever is in flight: the bound the steps promise.
 const EXIT_AFTER_DEADLINE: Duration = Duration::from_millis(250);
 
@@ -249,11 +249,11 @@ fn systemd_stop_timeout_exceeds_delay_plus_timeout() {
     let delay = duration(value_after(&file, "SHUTDOWN_DELAY=").expect("SHUTDOWN_DELAY"));
     let timeout = duration(value_after(&file, "SHUTDOWN_TIMEOUT=").expect("SHUTDOWN_TIMEOUT"));
     assert_fits("bookmarks.service", stop, delay, timeout);
-    assert!(value_after(&file, "ExecStart=").unwrap().ends_with("step7"));
+    assert!(value_after(&file, "ExecStart=").unwrap().ends_with("step9"));
 }
 
 /// The service serves the socket unit's socket, tells systemd when it is
-/// ready (step 7 sends READY=1), and sets no port of its own that the
+/// ready (step 9 sends READY=1), and sets no port of its own that the
 /// socket would silently override.
 #[test]
 fn systemd_service_is_notify_on_the_kept_socket() {
@@ -273,7 +273,7 @@ fn systemd_service_is_notify_on_the_kept_socket() {
     }
     let port = value_after(&socket, "ListenStream=").expect("ListenStream");
     assert!(port.parse::<u16>().is_ok(), "ListenStream={port}: a port");
-    // Accept=yes would start a process per connection: step7 serves all.
+    // Accept=yes would start a process per connection: step9 serves all.
     assert!(matches!(value_after(&socket, "Accept="), None | Some("no")));
     let backlog: u32 = value_after(&socket, "Backlog=")
         .expect("Backlog")

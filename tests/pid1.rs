@@ -4,7 +4,7 @@
 //! The kernel applies no default action to a signal sent to a namespace's
 //! init process: a signal it has no handler for is simply dropped. Step 1
 //! has none, so SIGTERM does nothing and only the SIGKILL that follows the
-//! grace period ends it. Step 6 handles SIGTERM and shuts down cleanly.
+//! grace period ends it. Step 7 handles SIGTERM and shuts down cleanly.
 //!
 //! The tests use `unshare --pid --fork`, which needs privileges that not
 //! every machine grants. Where it is refused, each test is reported as
@@ -31,8 +31,8 @@ fn main() {
                 step1_as_pid_1_ignores_sigterm,
             ),
             Trial::test(
-                "step6_as_pid_1_shuts_down_cleanly",
-                step6_as_pid_1_shuts_down_cleanly,
+                "step7_as_pid_1_shuts_down_cleanly",
+                step7_as_pid_1_shuts_down_cleanly,
             ),
         ])
         .main();
@@ -106,11 +106,11 @@ fn step1_as_pid_1_ignores_sigterm(context: RunContext<'_>) -> RunResult {
 }
 // ANCHOR_END: step1_as_pid_1
 
-// ANCHOR: step6_as_pid_1
+// ANCHOR: step7_as_pid_1
 /// Step 6 as PID 1 handles SIGTERM: it drains and exits 0.
-fn step6_as_pid_1_shuts_down_cleanly(context: RunContext<'_>) -> RunResult {
+fn step7_as_pid_1_shuts_down_cleanly(context: RunContext<'_>) -> RunResult {
     needs_a_pid_namespace(&context)?;
-    let mut server = Launch::new("step6").wrapped_in(&UNSHARE).start();
+    let mut server = Launch::new("step7").wrapped_in(&UNSHARE).start();
     let init = init_process(&server);
 
     kill(init, Signal::SIGTERM).unwrap();
@@ -120,4 +120,4 @@ fn step6_as_pid_1_shuts_down_cleanly(context: RunContext<'_>) -> RunResult {
     assert!(server.logs().last().unwrap().contains("server stopped"));
     Ok(())
 }
-// ANCHOR_END: step6_as_pid_1
+// ANCHOR_END: step7_as_pid_1

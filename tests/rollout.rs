@@ -1,4 +1,4 @@
-//! A rolling restart of step 6 behind HAProxy: with `SHUTDOWN_DELAY`
+//! A rolling restart of step 7 behind HAProxy: with `SHUTDOWN_DELAY`
 //! sized from HAProxy's checks, no client request fails.
 //!
 //! It needs `haproxy` (Debian: `apt-get install haproxy`; `.ci/run`
@@ -17,8 +17,8 @@ use tools::{
 fn main() {
     Harness::with_env()
         .discover([Trial::test(
-            "step6_sized_delay_fails_no_request_in_a_rollout",
-            step6_sized_delay_fails_no_request_in_a_rollout,
+            "step7_sized_delay_fails_no_request_in_a_rollout",
+            step7_sized_delay_fails_no_request_in_a_rollout,
         )])
         .main();
 }
@@ -26,7 +26,7 @@ fn main() {
 // ANCHOR: rollout_test
 /// One rollout of two instances, a few clients through HAProxy: every
 /// request answered 2xx, every instance exits 0.
-fn step6_sized_delay_fails_no_request_in_a_rollout(context: RunContext<'_>) -> RunResult {
+fn step7_sized_delay_fails_no_request_in_a_rollout(context: RunContext<'_>) -> RunResult {
     let Some(haproxy) = rollout::find_haproxy() else {
         eprintln!("ignored: no haproxy on PATH (Debian: apt-get install haproxy)");
         return context.ignore_for("no haproxy on PATH");
@@ -37,8 +37,8 @@ fn step6_sized_delay_fails_no_request_in_a_rollout(context: RunContext<'_>) -> R
         rise: 1,
     };
     let plan = Plan {
-        binary: built_binary("step6"),
-        step: 6,
+        binary: built_binary("step7"),
+        step: 7,
         instances: 2,
         rollouts: 1,
         clients: 4,

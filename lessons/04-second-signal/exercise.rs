@@ -1,88 +1,57 @@
-//! Lesson 4: let a second signal force the exit.
-//!
-//! This is step 3, unchanged but for the `TODO` comments that mark where
-//! the new behaviour goes. The goal, hints and quiz are in
-//! `lessons/04-second-signal/README.md`.
-//!
-//! Run it with `cargo run -p lessons --bin lesson4`; check it with
-//! `cargo test -p lessons --test lesson4`.
+//! Lesson 4: turn step 3 into step 4. Read `README.md` beside this file;
+//! check with `cargo test -p lessons --test lesson4`.
 
 use std::{future::pending, process::ExitCode};
 
 use bookmarks::{
-    Service, StartupError,
+    StartupError,
     config::Config,
-    cutoff::{CutoffListener, cut_off},
-    phase::{CUT_OFF_GRACE, Ending, RUNTIME_GRACE, after_cut_off, last_writes_by, phase, served},
-    routes::{api, with_middleware},
-    server::serve,
-    signals::ShutdownSignals,
+    routes::app,
+    shutdown::{
+        cutoff::{CutoffListener, cut_off},
+        deadline::{CUT_OFF_GRACE, Outcome, after_cut_off, served, until_deadline},
+        signals::ShutdownSignals,
+    },
     telemetry,
 };
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
-// ANCHOR: main
-// ANCHOR: runtime
-fn main() -> ExitCode {
-    // A runtime of our own rather than `#[tokio::main]`, for the way it
-    // ends. Dropping a runtime waits for every blocking thread still
-    // running, and nothing can stop one: a handler stuck in synchronous
-    // code would hold the exit for as long as it ran. `shutdown_timeout`
-    // waits a moment, then leaves such threads behind. By then the
-    // database is closed and the log has said what was abandoned.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => return StartupError(format!("cannot start the runtime: {err}")).report(),
-    };
-    let status = runtime.block_on(run());
-    runtime.shutdown_timeout(RUNTIME_GRACE);
-    status
+#[tokio::main]
+async fn main() -> ExitCode {
+    // A setting that is wrong, a port taken: one line on standard error
+    // and exit status 2.
+    run().await.unwrap_or_else(StartupError::report)
 }
-// ANCHOR_END: runtime
 
-async fn run() -> ExitCode {
-    // Every setting is read and checked first; a bad one is a line on
-    // standard error and exit status 2, as is any failure to start.
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(err) => return err.report(),
-    };
-    if let Err(err) = telemetry::init() {
-        return err.report();
-    }
-    let Service {
-        mut store,
-        listener,
-        addr,
-    } = match Service::start(&config).await {
-        Ok(service) => service,
-        Err(err) => return err.report(),
-    };
+// ANCHOR: run
+async fn run() -> Result<ExitCode, StartupError> {
+    // TODO: what step 4 adds: see README.md.
+    let config = Config::from_env()?;
+    telemetry::init()?;
+    let store = bookmarks::open_database(&config)?;
+    let listener = bookmarks::listen(&config).await?;
     // Installed before `server starting`: from that line on, a signal is
     // ours to handle rather than the end of the process.
-    let mut signals = match ShutdownSignals::install() {
-        Ok(signals) => signals,
-        Err(err) => return err.report(),
-    };
+    let mut signals = ShutdownSignals::install()?;
 
-    // ANCHOR: serve
+    // ANCHOR: tokens
     // Two moments, two tokens. Cancelling `drain` starts the graceful
-    // shutdown; cancelling `cutoff` closes every connection still open.
+    // shutdown; cancelling `cutoff` fails every connection still open,
+    // through the listener axum accepts from.
     let drain = CancellationToken::new();
     let cutoff = CancellationToken::new();
     let listener = CutoffListener::new(listener, cutoff.clone());
+    // ANCHOR_END: tokens
 
-    info!(%addr, "server starting");
-    // The server runs in a task of its own so that `run` is free to wait
-    // for the signal and then to time the drain. axum's `serve` retries
-    // failed accepts itself and returns only once a shutdown has begun.
+    let addr = listener.local_addr()?;
+    info!(%addr, pid = std::process::id(), "server starting");
+    // ANCHOR: spawn
+    // The server runs in a task of its own, so that `run` is free to wait
+    // for the signal and then to time the drain.
     let mut server = tokio::spawn(
-        serve(listener, with_middleware(api(store.clone())))
+        axum::serve(listener, app(store.clone()))
             .with_graceful_shutdown(drain.clone().cancelled_owned())
             .into_future(),
     );
@@ -90,31 +59,24 @@ async fn run() -> ExitCode {
     let signal = signals.recv().await;
     info!(signal, "shutting down");
     drain.cancel();
-    // ANCHOR_END: serve
+    // ANCHOR_END: spawn
 
     // ANCHOR: deadline
     // The deadline is counted from the signal, not from the start of the
     // process: a server up for a week still gets the whole budget. Step 3
     // does not listen for a second signal: `pending()` never completes.
     let deadline = Instant::now() + config.shutdown_timeout;
-    // TODO: while the drain runs, listen for a second signal too: the last
-    //       argument of `phase` ends the phase early, `Forced`, logging
-    //       `forced shutdown`; give it `signals.recv()`. The cut-off and the
-    //       cleanup below then run as for the deadline, with exit status 1.
-    let drained = phase("requests", served(&mut server), deadline, pending()).await;
+    let drained = until_deadline("requests", served(&mut server), deadline, pending()).await;
     // ANCHOR_END: deadline
 
     // ANCHOR: cut_off
-    // Anything but a drain that ended well is cut off: the deadline
-    // passed, or `serve` failed and may have left connections behind.
-    let clean = drained == Ending::Finished(true);
-    if !clean {
-        // Connections fail, the running statement stops, and one line
-        // says what was abandoned.
-        cut_off(&cutoff, &mut store);
-        if !drained.is_finished() {
-            // Each connection task ends at its next poll, and `serve` once
-            // none is left: wait for that, but not for ever.
+    // Anything but a clean drain is cut off: the deadline passed, or
+    // `serve` failed and may have left connections behind. Each connection
+    // task ends at its next poll, and `serve` once none is left: wait for
+    // that, but not for ever.
+    if drained != Outcome::Drained {
+        cut_off(&cutoff);
+        if !drained.has_ended() {
             let by = Instant::now() + CUT_OFF_GRACE;
             after_cut_off("requests", served(&mut server), by).await;
         }
@@ -123,22 +85,18 @@ async fn run() -> ExitCode {
 
     // ANCHOR: cleanup
     // Whatever the drain did, the database is closed: a timed-out drain is
-    // no reason to skip the one step that makes the file consistent. After
-    // the cut-off nothing holds the connection for long; if something
-    // still does at the bound, the close is given up, and says so.
-    let closed = store
-        .close_or_give_up(last_writes_by(deadline, !clean))
-        .await;
+    // no reason to skip the one step that makes the file consistent.
+    let closed = store.close().await;
     match &closed {
         Ok(()) => info!("database closed"),
         Err(err) => error!(%err, "closing the database failed"),
     }
     info!("server stopped");
-    if clean && closed.is_ok() {
+    // ANCHOR_END: cleanup
+    Ok(if drained == Outcome::Drained && closed.is_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
-    // ANCHOR_END: cleanup
+    })
 }
-// ANCHOR_END: main
+// ANCHOR_END: run

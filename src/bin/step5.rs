@@ -22,9 +22,7 @@ use bookmarks::{
     routes::app,
     shutdown::{
         cutoff::{CutoffListener, cut_off},
-        deadline::{
-            CUT_OFF_GRACE, Stop, after_cut_off, last_writes_by, served, until_deadline,
-        },
+        deadline::{CUT_OFF_GRACE, Stop, after_cut_off, last_writes_by, served, until_deadline},
         runtime,
         signals::ShutdownSignals,
     },
@@ -120,9 +118,7 @@ async fn run() -> Result<ExitCode, StartupError> {
     // no reason to skip the one step that makes the file consistent. After
     // the cut-off nothing holds the connection for long; if something
     // still does at the bound, the close is given up, and says so.
-    let closed = store
-        .close_or_give_up(last_writes_by(deadline, stop))
-        .await;
+    let closed = store.close_or_give_up(last_writes_by(deadline, stop)).await;
     match &closed {
         Ok(()) => info!("database closed"),
         Err(err) => error!(%err, "closing the database failed"),

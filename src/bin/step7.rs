@@ -30,8 +30,7 @@ use bookmarks::{
         cutoff::{CutoffListener, cut_off},
         deadline::{
             CUT_OFF_GRACE, Outcome, Stop, after_cut_off, drop_within, last_writes_by, logs_within,
-            served,
-            until_deadline,
+            served, until_deadline,
         },
         runtime,
         signals::ShutdownSignals,

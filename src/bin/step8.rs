@@ -24,13 +24,12 @@ use bookmarks::{
     link_check::LinkChecker,
     routes::with_middleware,
     shutdown::{
+        accept::serve_with_timeouts,
         cutoff::{CutoffListener, cut_off},
         deadline::{
             CUT_OFF_GRACE, Outcome, Stop, after_cut_off, drop_within, last_writes_by, logs_within,
-            served,
-            until_deadline,
+            served, until_deadline,
         },
-        accept::serve_with_timeouts,
         runtime,
         signals::ShutdownSignals,
     },

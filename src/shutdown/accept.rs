@@ -213,7 +213,9 @@ where
                 if !activity.first_bytes.is_cancelled() {
                     // HTTP/2 frames flow between requests: only an HTTP/1
                     // connection has heads to leave half-sent.
-                    activity.http1.store(!bytes.starts_with(b"PRI"), Ordering::Relaxed);
+                    activity
+                        .http1
+                        .store(!bytes.starts_with(b"PRI"), Ordering::Relaxed);
                     activity.first_bytes.cancel();
                 }
                 activity.bytes_received();

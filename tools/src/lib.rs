@@ -3,8 +3,10 @@
 //! - [`harness`]: start a step's binary, read its lines, wait, signal it,
 //!   kill it on drop. The one place that starts a step.
 //! - [`checks`]: the behaviours the book claims, one function each, run
-//!   against any binary by name: the root tests run them on the steps,
-//!   `lessons/tests` on the reader's exercises.
+//!   against any binary: the root tests run them on the steps and the
+//!   example, `lessons/tests` on the reader's exercises.
+//! - [`matrix`]: which binary has which behaviour, declared once; the
+//!   tests are stamped from it.
 //! - [`client`]: what a test's client does: requests with `ureq`, and the
 //!   few raw-socket moves (half a request line, an idle keep-alive
 //!   connection) a client library will not make.
@@ -20,6 +22,7 @@ pub mod client;
 pub mod harness;
 pub mod http;
 pub mod load;
+pub mod matrix;
 pub mod rollout;
 
 use std::{

@@ -63,7 +63,7 @@ impl Checks {
 /// One row of the table: what to run and how.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// The step's executable, and its number (step 6 on has `/ready`).
+    /// The step's executable, and its number (step 7 on has `/ready`).
     pub binary: PathBuf,
     pub step: u32,
     pub instances: usize,
@@ -125,7 +125,7 @@ fn free_port() -> Result<u16, String> {
 
 /// The configuration for `plan`, from [`TEMPLATE`].
 pub fn config(plan: &Plan, frontend: SocketAddr, ports: &[u16], stats: &Path) -> String {
-    let check_path = if plan.step >= 6 { "/ready" } else { "/health" };
+    let check_path = if plan.step >= 7 { "/ready" } else { "/health" };
     let (retries, retry_on) = if plan.retry {
         (
             "3",

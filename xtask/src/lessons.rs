@@ -1,6 +1,7 @@
 //! The workbook's checks.
 //!
 //! Each lesson's exercise is a binary, `lessonN`, that starts as step N-1.
+//! Which checks prove step N is declared once, in `tools::matrix`.
 //! The reader turns it into step N and checks it with
 //!
 //! ```text
@@ -17,30 +18,35 @@ use std::{
     process::Command,
 };
 
-use tools::checks::{self, Signal};
+use tools::matrix::{self, Binary, Has, checks_for};
 
-/// The lessons: directory, number, and a check of the step each starts
-/// from, which the exercise as shipped must pass.
-const LESSONS: [(&str, u32, fn()); 6] = [
-    ("02-catch-the-signal", 2, || {
-        checks::signal_kills_mid_request("lesson2", Signal::SIGTERM)
-    }),
-    ("03-drain-deadline", 3, || {
-        checks::stuck_request_holds_the_drain("lesson3")
-    }),
-    ("04-second-signal", 4, || {
-        checks::second_signal_does_not_force("lesson4")
-    }),
-    ("05-shutdown-in-order", 5, || {
-        checks::second_signal_forces_exit("lesson5", Signal::SIGTERM)
-    }),
-    ("06-ready-for-production", 6, || {
-        checks::buffered_visits_are_flushed("lesson6")
-    }),
-    ("07-restart-on-a-kept-socket", 7, || {
-        checks::event_stream_ends_with_the_drain("lesson7")
-    }),
+/// The lessons: directory and number. Lesson N starts as step N-1 and is
+/// checked with step N's checks.
+pub const LESSONS: [(&str, u32); 8] = [
+    ("02-catch-the-signal", 2),
+    ("03-drain-deadline", 3),
+    ("04-second-signal", 4),
+    ("05-keep-the-bound", 5),
+    ("06-shutdown-in-order", 6),
+    ("07-ready-for-a-load-balancer", 7),
+    ("08-an-accept-loop-of-our-own", 8),
+    ("09-restart-on-a-kept-socket", 9),
 ];
+
+/// A check of the step lesson `n` starts from, which its exercise as
+/// shipped must pass: the first of step `n - 1`'s (a drain, or step 1's
+/// broken request).
+fn passes_as_shipped(n: u32) {
+    let shipped = Binary {
+        has: Has::step(n - 1),
+        ..matrix::lesson(n)
+    };
+    let first = checks_for(shipped.has)
+        .into_iter()
+        .next()
+        .expect("every step has a check");
+    (first.run)(&shipped);
+}
 
 /// The command that checks lesson `n`, as the README and the book print it.
 pub fn check_command(n: u32) -> String {
@@ -81,7 +87,7 @@ fn code_of(text: &str, todos: bool) -> Vec<String> {
 /// from it.
 pub fn each_exercise_is_the_previous_step_plus_todos() -> Vec<String> {
     let mut problems = Vec::new();
-    for (dir, n, _) in LESSONS {
+    for (dir, n) in LESSONS {
         let exercise_file = format!("lessons/{dir}/exercise.rs");
         let step_file = format!("src/bin/step{}.rs", n - 1);
         let (Ok(exercise), Ok(previous)) = (
@@ -121,7 +127,7 @@ pub fn each_lesson_has_a_readme_with_its_commands_and_quiz() -> Vec<String> {
         })
         .unwrap_or_default();
     let mut problems = Vec::new();
-    for (dir, n, _) in LESSONS {
+    for (dir, n) in LESSONS {
         let file = format!("lessons/{dir}/README.md");
         let Ok(readme) = fs::read_to_string(&file) else {
             problems.push(format!("{file} is missing"));
@@ -162,8 +168,8 @@ pub fn each_exercise_ships_unsolved() -> Vec<String> {
         return vec!["cargo build --package lessons failed (its message is above)".to_owned()];
     }
     let mut problems = Vec::new();
-    for (dir, n, passes_as_shipped) in LESSONS {
-        if fails(passes_as_shipped) {
+    for (dir, n) in LESSONS {
+        if fails(move || passes_as_shipped(n)) {
             problems.push(format!(
                 "lessons/{dir}: lesson{n} fails a check of step {}, which it starts as \
                  (its output is above)",

@@ -1,26 +1,22 @@
-//! Lesson 6: get ready for production.
-//!
-//! This is step 5, unchanged but for the `TODO` comments that mark where
-//! the new behaviour goes. The goal, hints and quiz are in
-//! `lessons/06-ready-for-production/README.md`.
-//!
-//! Run it with `cargo run -p lessons --bin lesson6`; check it with
-//! `cargo test -p lessons --test lesson6`.
+//! Lesson 7: turn step 6 into step 7. Read `README.md` beside this file;
+//! check with `cargo test -p lessons --test lesson7`.
 
 use std::process::ExitCode;
 
 use bookmarks::{
-    Service, StartupError,
+    StartupError,
     config::Config,
-    cutoff::{CutoffListener, cut_off},
     link_check::LinkChecker,
-    phase::{
-        CUT_OFF_GRACE, Ending, RUNTIME_GRACE, after_cut_off, drop_within, last_writes_by,
-        logs_within, phase, served,
-    },
     routes::with_middleware,
-    server::serve,
-    signals::ShutdownSignals,
+    shutdown::{
+        cutoff::{CutoffListener, cut_off},
+        deadline::{
+            CUT_OFF_GRACE, Outcome, Stop, after_cut_off, drop_within, last_writes_by, logs_within,
+            served, until_deadline,
+        },
+        runtime,
+        signals::ShutdownSignals,
+    },
     store, telemetry,
     visits::{self, VisitBuffer},
 };
@@ -28,60 +24,32 @@ use tokio::time::Instant;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{error, info};
 
-// ANCHOR: main
-// ANCHOR: runtime
 fn main() -> ExitCode {
-    // A runtime of our own rather than `#[tokio::main]`, for the way it
-    // ends. Dropping a runtime waits for every blocking thread still
-    // running, and nothing can stop one: a handler stuck in synchronous
-    // code would hold the exit for as long as it ran. `shutdown_timeout`
-    // waits a moment, then leaves such threads behind. By then the
-    // database is closed and the log has said what was abandoned.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => return StartupError(format!("cannot start the runtime: {err}")).report(),
-    };
-    let status = runtime.block_on(run());
-    runtime.shutdown_timeout(RUNTIME_GRACE);
-    status
+    // A runtime of our own instead of `#[tokio::main]`, for the way it
+    // ends: a blocking thread still running at the exit is left behind,
+    // not waited for.
+    runtime::block_on(async {
+        // A setting that is wrong, a port taken: one line on standard
+        // error and exit status 2.
+        run().await.unwrap_or_else(StartupError::report)
+    })
 }
-// ANCHOR_END: runtime
 
-async fn run() -> ExitCode {
-    // Every setting is read and checked first; a bad one is a line on
-    // standard error and exit status 2, as is any failure to start.
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(err) => return err.report(),
-    };
+// ANCHOR: run
+async fn run() -> Result<ExitCode, StartupError> {
+    // TODO: what step 7 adds: see README.md.
+    let config = Config::from_env()?;
     // ANCHOR: logs
     // Logs go to a file too now, and with it comes the guard of the file
     // writer: it lives until the very end of `run`, after `server stopped`.
-    let log_guard = match telemetry::init_with_file(config.log_file.as_deref()) {
-        Ok(guard) => guard,
-        Err(err) => return err.report(),
-    };
+    let log_guard = telemetry::init_with_file(config.log_file.as_deref())?;
     // ANCHOR_END: logs
-    let Service {
-        mut store,
-        listener,
-        addr,
-    } = match Service::start(&config).await {
-        Ok(service) => service,
-        Err(err) => return err.report(),
-    };
-    if let Err(err) = bookmarks::create_background_tables(&store).await {
-        return err.report();
-    }
+    let mut store = bookmarks::open_database(&config)?;
+    bookmarks::create_background_tables(&store).await?;
+    let listener = bookmarks::listen(&config).await?;
     // Installed before `server starting`: from that line on, a signal is
     // ours to handle rather than the end of the process.
-    let mut signals = match ShutdownSignals::install() {
-        Ok(signals) => signals,
-        Err(err) => return err.report(),
-    };
+    let mut signals = ShutdownSignals::install()?;
 
     // ANCHOR: workers
     // One token tells every worker to stop taking new work (cancelled when
@@ -108,32 +76,25 @@ async fn run() -> ExitCode {
     workers.close();
     // ANCHOR_END: workers
 
-    // TODO: add a `not_ready` token, and put `lifecycle::Lifecycle`'s
-    //       `around(…)` (for `/ready`, `/events`, `/ws` and `Connection:
-    //       close`) around the app, inside `with_middleware`; the server's
-    //       task then awaits `websockets_closed()` too.
     // Two moments, two tokens. Cancelling `drain` starts the graceful
-    // shutdown; cancelling `cutoff` closes every connection still open.
+    // shutdown; cancelling `cutoff` fails every connection still open,
+    // through the listener axum accepts from.
     let drain = CancellationToken::new();
     let cutoff = CancellationToken::new();
     let listener = CutoffListener::new(listener, cutoff.clone());
-    // Step 4's API, plus `GET /bookmarks/{id}/visit`, which counts visits.
+    // Step 5's API, plus `GET /bookmarks/{id}/visit`, which counts visits.
     let app = with_middleware(visits::api(store.clone(), visits.clone()));
 
-    info!(%addr, "server starting");
-    // The server runs in a task of its own so that `run` is free to wait
-    // for the signal and then to time the drain. axum's `serve` retries
-    // failed accepts itself and returns only once a shutdown has begun.
+    let addr = listener.local_addr()?;
+    info!(%addr, pid = std::process::id(), "server starting");
+    // The server runs in a task of its own, so that `run` is free to wait
+    // for the signal and then to time the drain.
     let mut server = tokio::spawn(
-        serve(listener, app)
+        axum::serve(listener, app)
             .with_graceful_shutdown(drain.clone().cancelled_owned())
             .into_future(),
     );
 
-    // TODO: on the first signal, cancel `not_ready`, then log `not ready`
-    //       (with `signal`), and keep serving for `config.shutdown_delay`, unless
-    //       a second signal forces the exit; only then log `shutting down`
-    //       and start the drain, whose deadline counts from there.
     let signal = signals.recv().await;
     info!(signal, "shutting down");
     // ANCHOR: order
@@ -147,8 +108,8 @@ async fn run() -> ExitCode {
     // hand finishes while the requests do.
     drain.cancel();
     stop_workers.cancel();
-    let drained = phase("requests", served(&mut server), deadline, signals.recv()).await;
-    if drained == Ending::Finished(true) {
+    let drained = until_deadline("requests", served(&mut server), deadline, signals.recv()).await;
+    if drained == Outcome::Drained {
         info!("requests drained");
     }
 
@@ -156,10 +117,10 @@ async fn run() -> ExitCode {
     // wait for them, unless a second signal already said not to wait.
     info!("stopping workers");
     let stopped = match drained {
-        Ending::Forced => Ending::Forced,
-        _ => phase("workers", workers.wait(), deadline, signals.recv()).await,
+        Outcome::Forced => Outcome::Forced,
+        _ => until_deadline("workers", workers.wait(), deadline, signals.recv()).await,
     };
-    if stopped.is_finished() {
+    if stopped == Outcome::Drained {
         info!("workers stopped");
     }
 
@@ -168,13 +129,14 @@ async fn run() -> ExitCode {
     // abandoned. A worker deaf to its token is dropped at its next
     // `.await`; the transaction, not the task, is the unit of work, and an
     // aborted one rolls back whole.
-    let clean = drained == Ending::Finished(true) && stopped.is_finished();
-    if !clean {
-        cut_off(&cutoff, &mut store);
+    let stop = Stop::after(&[drained, stopped]);
+    if stop == Stop::CutOff {
+        cut_off(&cutoff);
+        store.cut_off();
         flusher.abort();
         checker.abort();
         let by = Instant::now() + CUT_OFF_GRACE;
-        if !drained.is_finished() {
+        if !drained.has_ended() {
             after_cut_off("requests", served(&mut server), by).await;
         }
         after_cut_off("workers", workers.wait(), by).await;
@@ -182,7 +144,7 @@ async fn run() -> ExitCode {
 
     // 4. Flush the visit buffer: the last write, now that nothing else can
     // add to the buffer or write to the database.
-    let last_writes = last_writes_by(deadline, !clean);
+    let last_writes = last_writes_by(deadline, stop);
     let flushed = store::before(last_writes, visits.flush(&store)).await;
     match &flushed {
         Ok(count) => info!(visits = count, "visits flushed"),
@@ -201,7 +163,7 @@ async fn run() -> ExitCode {
     // has written every queued line, `server stopped` included, but for
     // up to 1.1 s: dropped on a thread of its own, it gets what is left
     // of the deadline, or a moment only once the stop was cut off.
-    let logs_limit = logs_within(deadline, !clean);
+    let logs_limit = logs_within(deadline, stop);
     let logs_flushed = drop_within(log_guard, logs_limit);
     if !logs_flushed {
         eprintln!(
@@ -210,10 +172,12 @@ async fn run() -> ExitCode {
     }
     // ANCHOR_END: order
 
-    if clean && flushed.is_ok() && closed.is_ok() && logs_flushed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    Ok(
+        if stop == Stop::Clean && flushed.is_ok() && closed.is_ok() && logs_flushed {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }
-// ANCHOR_END: main
+// ANCHOR_END: run

@@ -1,27 +1,24 @@
-//! Lesson 7: restart without refusing a connection.
-//!
-//! This is step 6, unchanged but for the `TODO` comments that mark where
-//! the new behaviour goes. The goal, hints and quiz are in
-//! `lessons/07-restart-on-a-kept-socket/README.md`.
-//!
-//! Run it with `cargo run -p lessons --bin lesson7`; check it with
-//! `cargo test -p lessons --test lesson7`.
+//! Lesson 9: turn step 8 into step 9. Read `README.md` beside this file;
+//! check with `cargo test -p lessons --test lesson9`.
 
 use std::process::ExitCode;
 
 use bookmarks::{
-    Service, StartupError,
+    StartupError,
     config::Config,
-    cutoff::{CutoffListener, cut_off},
     lifecycle::Lifecycle,
     link_check::LinkChecker,
-    phase::{
-        CUT_OFF_GRACE, Ending, RUNTIME_GRACE, after_cut_off, drop_within, last_writes_by,
-        logs_within, phase, served,
-    },
     routes::with_middleware,
-    server::serve,
-    signals::ShutdownSignals,
+    shutdown::{
+        accept::serve_with_timeouts,
+        cutoff::{CutoffListener, cut_off},
+        deadline::{
+            CUT_OFF_GRACE, Outcome, Stop, after_cut_off, drop_within, last_writes_by, logs_within,
+            served, until_deadline,
+        },
+        runtime,
+        signals::ShutdownSignals,
+    },
     store, telemetry,
     visits::{self, VisitBuffer},
 };
@@ -29,63 +26,32 @@ use tokio::time::Instant;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{error, info, warn};
 
-// ANCHOR: main
-// ANCHOR: runtime
 fn main() -> ExitCode {
-    // A runtime of our own rather than `#[tokio::main]`, for the way it
-    // ends. Dropping a runtime waits for every blocking thread still
-    // running, and nothing can stop one: a handler stuck in synchronous
-    // code would hold the exit for as long as it ran. `shutdown_timeout`
-    // waits a moment, then leaves such threads behind. By then the
-    // database is closed and the log has said what was abandoned.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => return StartupError(format!("cannot start the runtime: {err}")).report(),
-    };
-    let status = runtime.block_on(run());
-    runtime.shutdown_timeout(RUNTIME_GRACE);
-    status
+    // A runtime of our own instead of `#[tokio::main]`, for the way it
+    // ends: a blocking thread still running at the exit is left behind,
+    // not waited for.
+    runtime::block_on(async {
+        // A setting that is wrong, a port taken: one line on standard
+        // error and exit status 2.
+        run().await.unwrap_or_else(StartupError::report)
+    })
 }
-// ANCHOR_END: runtime
 
-async fn run() -> ExitCode {
-    // Every setting is read and checked first; a bad one is a line on
-    // standard error and exit status 2, as is any failure to start.
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(err) => return err.report(),
-    };
+// ANCHOR: run
+async fn run() -> Result<ExitCode, StartupError> {
+    // TODO: what step 9 adds: see README.md.
+    let config = Config::from_env()?;
     // ANCHOR: logs
     // Logs go to a file too now, and with it comes the guard of the file
     // writer: it lives until the very end of `run`, after `server stopped`.
-    let log_guard = match telemetry::init_with_file(config.log_file.as_deref()) {
-        Ok(guard) => guard,
-        Err(err) => return err.report(),
-    };
+    let log_guard = telemetry::init_with_file(config.log_file.as_deref())?;
     // ANCHOR_END: logs
-    // TODO: take the listening socket this process may have been handed
-    //  (`bookmarks::systemd::inherited_listener()`, which checks LISTEN_FDS
-    //  and LISTEN_PID), and start on it with `Service::start_on(..)`.
-    let Service {
-        mut store,
-        listener,
-        addr,
-    } = match Service::start(&config).await {
-        Ok(service) => service,
-        Err(err) => return err.report(),
-    };
-    if let Err(err) = bookmarks::create_background_tables(&store).await {
-        return err.report();
-    }
+    let mut store = bookmarks::open_database(&config)?;
+    bookmarks::create_background_tables(&store).await?;
+    let listener = bookmarks::listen(&config).await?;
     // Installed before `server starting`: from that line on, a signal is
     // ours to handle rather than the end of the process.
-    let mut signals = match ShutdownSignals::install() {
-        Ok(signals) => signals,
-        Err(err) => return err.report(),
-    };
+    let mut signals = ShutdownSignals::install()?;
 
     // ANCHOR: workers
     // One token tells every worker to stop taking new work (cancelled when
@@ -114,7 +80,8 @@ async fn run() -> ExitCode {
 
     // ANCHOR: app
     // A third moment joins the two of step 3: `not_ready`, at the signal,
-    // before the drain.
+    // before the drain. The lifecycle routes (`/ready`, `/events`, `/ws`)
+    // and `Connection: close` follow the first two.
     let not_ready = CancellationToken::new();
     let drain = CancellationToken::new();
     let cutoff = CancellationToken::new();
@@ -123,13 +90,18 @@ async fn run() -> ExitCode {
     let app = with_middleware(lifecycle.around(visits::api(store.clone(), visits.clone())));
     // ANCHOR_END: app
 
-    info!(%addr, "server starting");
+    let addr = listener.local_addr()?;
+    info!(%addr, pid = std::process::id(), "server starting");
     // ANCHOR: server_task
-    // The server runs in a task of its own so that `run` is free to wait
+    // The server runs in a task of its own, so that `run` is free to wait
     // for the signal and then to time the drain. The task ends when the
     // connections have closed and, after them, the WebSockets that left
     // them at the upgrade.
-    let server = serve(listener, app).with_graceful_shutdown(drain.clone().cancelled_owned());
+    // ANCHOR: serve
+    // Where step 7 called `axum::serve`: the same drain, plus the timeouts.
+    let server = serve_with_timeouts(listener, app, config.timeouts)
+        .with_graceful_shutdown(drain.clone().cancelled_owned());
+    // ANCHOR_END: serve
     let mut server = tokio::spawn(async move {
         let served = server.await;
         lifecycle.websockets_closed().await;
@@ -138,24 +110,20 @@ async fn run() -> ExitCode {
     // ANCHOR_END: server_task
 
     // ANCHOR: delay
-    // TODO: tell systemd the service is ready (`systemd::Notify::ready`),
-    //  now that it serves.
     let signal = signals.recv().await;
     // 0. Say "not ready" and keep serving: a load balancer polling `/ready`
     // takes a few seconds to stop sending, and until it does, new requests
     // still arrive here. Closing the listener now would refuse them.
     not_ready.cancel();
     info!(signal, delay = ?config.shutdown_delay, "not ready");
-    // TODO: tell systemd the service is stopping, and how long it may take:
-    //  delay + deadline + the 250 ms bound (`systemd::Notify::stopping`).
     let delayed = tokio::select! {
-        _ = tokio::time::sleep(config.shutdown_delay) => Ending::Finished(()),
+        _ = tokio::time::sleep(config.shutdown_delay) => Outcome::Drained,
         signal = signals.recv() => {
             warn!(signal, phase = "delay", "forced shutdown");
-            Ending::Forced
+            Outcome::Forced
         }
     };
-    if delayed.is_finished() {
+    if delayed != Outcome::Forced {
         info!("shutting down");
     }
     // ANCHOR_END: delay
@@ -169,13 +137,11 @@ async fn run() -> ExitCode {
     // as usual); the one in hand finishes while the requests do.
     drain.cancel();
     stop_workers.cancel();
-    // TODO: a new phase for systemd: the drain, within the deadline + 250 ms
-    //  (`systemd::Notify::phase`).
     let drained = match delayed {
-        Ending::Forced => Ending::Forced,
-        _ => phase("requests", served(&mut server), deadline, signals.recv()).await,
+        Outcome::Forced => Outcome::Forced,
+        _ => until_deadline("requests", served(&mut server), deadline, signals.recv()).await,
     };
-    if drained == Ending::Finished(true) {
+    if drained == Outcome::Drained {
         info!("requests drained");
     }
 
@@ -183,10 +149,10 @@ async fn run() -> ExitCode {
     // wait for them, unless a second signal already said not to wait.
     info!("stopping workers");
     let stopped = match drained {
-        Ending::Forced => Ending::Forced,
-        _ => phase("workers", workers.wait(), deadline, signals.recv()).await,
+        Outcome::Forced => Outcome::Forced,
+        _ => until_deadline("workers", workers.wait(), deadline, signals.recv()).await,
     };
-    if stopped.is_finished() {
+    if stopped == Outcome::Drained {
         info!("workers stopped");
     }
 
@@ -195,13 +161,14 @@ async fn run() -> ExitCode {
     // abandoned. A worker deaf to its token is dropped at its next
     // `.await`; the transaction, not the task, is the unit of work, and an
     // aborted one rolls back whole.
-    let clean = drained == Ending::Finished(true) && stopped.is_finished();
-    if !clean {
-        cut_off(&cutoff, &mut store);
+    let stop = Stop::after(&[drained, stopped]);
+    if stop == Stop::CutOff {
+        cut_off(&cutoff);
+        store.cut_off();
         flusher.abort();
         checker.abort();
         let by = Instant::now() + CUT_OFF_GRACE;
-        if !drained.is_finished() {
+        if !drained.has_ended() {
             after_cut_off("requests", served(&mut server), by).await;
         }
         after_cut_off("workers", workers.wait(), by).await;
@@ -209,7 +176,7 @@ async fn run() -> ExitCode {
 
     // 4. Flush the visit buffer: the last write, now that nothing else can
     // add to the buffer or write to the database.
-    let last_writes = last_writes_by(deadline, !clean);
+    let last_writes = last_writes_by(deadline, stop);
     let flushed = store::before(last_writes, visits.flush(&store)).await;
     match &flushed {
         Ok(count) => info!(visits = count, "visits flushed"),
@@ -228,7 +195,7 @@ async fn run() -> ExitCode {
     // has written every queued line, `server stopped` included, but for
     // up to 1.1 s: dropped on a thread of its own, it gets what is left
     // of the deadline, or a moment only once the stop was cut off.
-    let logs_limit = logs_within(deadline, !clean);
+    let logs_limit = logs_within(deadline, stop);
     let logs_flushed = drop_within(log_guard, logs_limit);
     if !logs_flushed {
         eprintln!(
@@ -237,10 +204,12 @@ async fn run() -> ExitCode {
     }
     // ANCHOR_END: order
 
-    if clean && flushed.is_ok() && closed.is_ok() && logs_flushed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    Ok(
+        if stop == Stop::Clean && flushed.is_ok() && closed.is_ok() && logs_flushed {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }
-// ANCHOR_END: main
+// ANCHOR_END: run

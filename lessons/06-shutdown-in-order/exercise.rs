@@ -1,0 +1,122 @@
+//! Lesson 6: turn step 5 into step 6. Read `README.md` beside this file;
+//! check with `cargo test -p lessons --test lesson6`.
+
+use std::process::ExitCode;
+
+use bookmarks::{
+    StartupError,
+    config::Config,
+    routes::app,
+    shutdown::{
+        cutoff::{CutoffListener, cut_off},
+        deadline::{CUT_OFF_GRACE, Stop, after_cut_off, last_writes_by, served, until_deadline},
+        runtime,
+        signals::ShutdownSignals,
+    },
+    telemetry,
+};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+
+// ANCHOR: main
+fn main() -> ExitCode {
+    // A runtime of our own instead of `#[tokio::main]`, for the way it
+    // ends: a blocking thread still running at the exit is left behind,
+    // not waited for.
+    runtime::block_on(async {
+        // A setting that is wrong, a port taken: one line on standard
+        // error and exit status 2.
+        run().await.unwrap_or_else(StartupError::report)
+    })
+}
+// ANCHOR_END: main
+
+// ANCHOR: run
+async fn run() -> Result<ExitCode, StartupError> {
+    // TODO: what step 6 adds: see README.md.
+    let config = Config::from_env()?;
+    telemetry::init()?;
+    let mut store = bookmarks::open_database(&config)?;
+    let listener = bookmarks::listen(&config).await?;
+    // Installed before `server starting`: from that line on, a signal is
+    // ours to handle rather than the end of the process.
+    let mut signals = ShutdownSignals::install()?;
+
+    // ANCHOR: tokens
+    // Two moments, two tokens. Cancelling `drain` starts the graceful
+    // shutdown; cancelling `cutoff` fails every connection still open,
+    // through the listener axum accepts from.
+    let drain = CancellationToken::new();
+    let cutoff = CancellationToken::new();
+    let listener = CutoffListener::new(listener, cutoff.clone());
+    // ANCHOR_END: tokens
+
+    let addr = listener.local_addr()?;
+    info!(%addr, pid = std::process::id(), "server starting");
+    // ANCHOR: spawn
+    // The server runs in a task of its own, so that `run` is free to wait
+    // for the signal and then to time the drain.
+    let mut server = tokio::spawn(
+        axum::serve(listener, app(store.clone()))
+            .with_graceful_shutdown(drain.clone().cancelled_owned())
+            .into_future(),
+    );
+
+    let signal = signals.recv().await;
+    info!(signal, "shutting down");
+    drain.cancel();
+    // ANCHOR_END: spawn
+
+    // ANCHOR: deadline
+    // The deadline is counted from the signal, not from the start of the
+    // process: a server up for a week still gets the whole budget.
+    let deadline = Instant::now() + config.shutdown_timeout;
+    // ANCHOR: second_signal
+    // The handlers are still installed, so a second signal arrives here
+    // instead of killing the process: the drain ends `Forced`, and the
+    // cut-off and the cleanup below still run.
+    let drained = until_deadline("requests", served(&mut server), deadline, signals.recv()).await;
+    // ANCHOR_END: second_signal
+    // ANCHOR_END: deadline
+
+    // ANCHOR: cut_off
+    // Anything but a clean drain is cut off: the deadline passed, a second
+    // signal came, or `serve` failed and may have left connections behind.
+    // Each connection task ends at its next poll, and `serve` once none is
+    // left: wait for that, but not for ever.
+    let stop = Stop::after(&[drained]);
+    if stop == Stop::CutOff {
+        cut_off(&cutoff);
+        // ANCHOR: interrupt
+        // A running statement does not stop with its request: its blocking
+        // thread holds the connection until it ends. Interrupted, it rolls
+        // back, and only this handle still reaches the database.
+        store.cut_off();
+        // ANCHOR_END: interrupt
+        if !drained.has_ended() {
+            let by = Instant::now() + CUT_OFF_GRACE;
+            after_cut_off("requests", served(&mut server), by).await;
+        }
+    }
+    // ANCHOR_END: cut_off
+
+    // ANCHOR: cleanup
+    // Whatever the drain did, the database is closed: a timed-out drain is
+    // no reason to skip the one step that makes the file consistent. After
+    // the cut-off nothing holds the connection for long; if something
+    // still does at the bound, the close is given up, and says so.
+    let closed = store.close_or_give_up(last_writes_by(deadline, stop)).await;
+    match &closed {
+        Ok(()) => info!("database closed"),
+        Err(err) => error!(%err, "closing the database failed"),
+    }
+    info!("server stopped");
+    // ANCHOR_END: cleanup
+    Ok(if stop == Stop::Clean && closed.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+// ANCHOR_END: run

@@ -1,0 +1,15 @@
+//! Lesson 9's check: the checks that prove step 9, run against your
+//! `lesson9`. The table in `tools/src/matrix.rs` says which; they are the
+//! very functions (`tools::checks`) the root `cargo test` runs on `step9`.
+//!
+//! ```text
+//! cargo test -p lessons --test lesson9
+//! ```
+//!
+//! As shipped, the exercise is step 8 and fails some of them; that is
+//! the point. When they all pass, the lesson is done.
+
+fn main() {
+    #[cfg(unix)]
+    tools::matrix::run_checks(&[tools::matrix::lesson(9)]);
+}

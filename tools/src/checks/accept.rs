@@ -1,0 +1,109 @@
+//! Step 8 on: the accept loop of our own serves a silent connection at the
+//! drain (and `axum::serve`, in steps 2 to 7, cancels it).
+
+use super::*;
+
+// ANCHOR: silent_connection_is_served
+/// Steps 8+: a connection accepted but still silent when the drain begins
+/// sends its request after the signal and gets its answer. hyper's
+/// graceful shutdown alone would cancel it (it has not yet seen which
+/// protocol the connection speaks); the accept loop of step 8 waits for
+/// the first bytes instead.
+pub fn silent_connection_is_served(bin: &Binary) {
+    let (mut server, answer) = request_on_a_connection_silent_at_the_drain(bin);
+    let status = server.expect_exit(PROMPTLY);
+
+    match answer {
+        Ok(response) => assert_eq!(response.status, 200, "the silent connection's answer"),
+        Err(failure) => panic!(
+            "the silent connection got no answer: {}",
+            failure.describe()
+        ),
+    }
+    assert_exit_code(status, 0);
+}
+
+/// Steps 2 to 7: `axum::serve` cancels a connection still silent when the
+/// drain begins; the request it sends next meets a closed connection. The
+/// failure step 8 fixes.
+pub fn silent_connection_is_cancelled_at_the_drain(bin: &Binary) {
+    let (mut server, answer) = request_on_a_connection_silent_at_the_drain(bin);
+    let status = server.expect_exit(PROMPTLY);
+
+    assert!(
+        answer.is_err(),
+        "the silent connection was served: {:?}",
+        answer.map(|response| response.status)
+    );
+    assert_exit_code(status, 0);
+}
+
+/// Opens a connection that sends nothing, starts the drain, then sends a
+/// request on it and reads the answer, if any.
+fn request_on_a_connection_silent_at_the_drain(
+    bin: &Binary,
+) -> (Server, Result<crate::http::Response, crate::http::Failure>) {
+    let mut server = bin.launch().env("SHUTDOWN_TIMEOUT", "10s").start();
+    let addr = server.addr();
+    let mut silent = Connection::open(addr, Duration::from_secs(5)).expect("connect");
+    // Connections are accepted in the order they arrive: once a later one
+    // is answered, the silent one has been accepted.
+    assert_eq!(
+        get(&server.url("/health"), PROMPTLY),
+        Ok((200, "ok".into()))
+    );
+
+    server.signal(Signal::SIGTERM);
+    server.wait_for_log("shutting down", PROMPTLY);
+    assert!(
+        wait_until_refused(addr, PROMPTLY).is_some(),
+        "still accepting"
+    );
+    // The listener is closed and the drain begun; give it a moment to
+    // reach the connection's task before the request does.
+    thread::sleep(Duration::from_millis(50));
+    let answer = silent
+        .write(&Request::get("/health"), true)
+        .and_then(|()| silent.read_response());
+    (server, answer)
+}
+// ANCHOR_END: silent_connection_is_served
+
+// ANCHOR: half_request_closed_at_header_timeout_is_abandoned
+/// Steps 8+: a client that sent half a request line before the signal is
+/// closed at `HEADER_TIMEOUT` during the drain, unanswered: the stop says
+/// so (`abandoned … unanswered=1`) and exits 1, not 0. Exit 0 means every
+/// request that began was answered.
+pub fn half_request_closed_at_header_timeout_is_abandoned(bin: &Binary) {
+    let mut server = bin
+        .launch()
+        .env("SHUTDOWN_TIMEOUT", "10s")
+        .env("HEADER_TIMEOUT", "300ms")
+        .start();
+    let _half = half_request_in_flight(&server);
+
+    let sent = server.signal(Signal::SIGTERM);
+    let status = server.expect_exit(Duration::from_secs(5));
+    let took = sent.elapsed();
+
+    assert_exit_code(status, 1);
+    assert!(
+        took < Duration::from_secs(2),
+        "held {took:?}, past HEADER_TIMEOUT"
+    );
+    let logs = server.logs();
+    assert_logged_in_order(
+        &logs,
+        &[
+            "shutting down",
+            "request closed unanswered during the drain",
+            "abandoned",
+            "database closed",
+            "server stopped",
+        ],
+    );
+    let line = &logs[line_index(&logs, "abandoned requests=")];
+    assert!(line.contains("unanswered=1"), "{line}");
+    println!("half request at the drain: exit 1 after {took:?}");
+}
+// ANCHOR_END: half_request_closed_at_header_timeout_is_abandoned

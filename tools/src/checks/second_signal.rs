@@ -1,0 +1,89 @@
+//! Step 4 on: a second signal cuts off at once (and, in step 3, does not).
+
+use super::*;
+
+// ANCHOR: second_signal_does_not_force
+/// Step 3: a second signal is caught and ignored; only the deadline ends
+/// the drain.
+pub fn second_signal_does_not_force(bin: &Binary) {
+    let mut server = bin.launch().env("SHUTDOWN_TIMEOUT", "1500ms").start();
+    let _request = slow_request_in_flight(&server, 60_000, Duration::from_secs(70));
+
+    let first = server.signal(Signal::SIGTERM);
+    server.wait_for_log("shutting down", PROMPTLY);
+    server.signal(Signal::SIGINT);
+    let status = server.expect_exit(Duration::from_secs(5));
+    let took = first.elapsed();
+
+    assert_exit_code(status, 1);
+    assert!(took >= Duration::from_millis(1500), "exited after {took:?}");
+    assert!(server.has_log("shutdown timed out"));
+    assert!(!server.has_log("forced shutdown"));
+}
+// ANCHOR_END: second_signal_does_not_force
+
+// ANCHOR: second_signal_forces_exit
+/// Steps 4+: a second signal during the drain forces the exit at once,
+/// within the bound: a request waiting at an `.await` and half a request;
+/// from step 5 on, whatever is in flight, a request on a blocking thread
+/// and a running query (rolled back) too. The database is still closed;
+/// the status is 1.
+pub fn second_signal_forces_exit(bin: &Binary, second: Signal) {
+    let mut server = launch_counted(bin, "30s");
+    let _half = half_request_in_flight(&server);
+    let modes: &[&str] = match (bin.has.bound, bin.has.database) {
+        (true, true) => &["async", "blocking", "query"],
+        (true, false) => &["async", "blocking"],
+        (false, _) => &["async"],
+    };
+    let requests: Vec<_> = modes
+        .iter()
+        .map(|mode| slow_in_flight(&server, mode))
+        .collect();
+
+    server.signal(Signal::SIGTERM);
+    server.wait_for_log("shutting down", PROMPTLY);
+    let sent = server.signal(second);
+    let status = server.expect_exit(BOUND + PROMPTLY);
+    let took = sent.elapsed();
+
+    assert_exit_code(status, 1);
+    assert!(
+        took < BOUND,
+        "exited {took:?} after the second signal (the bound is {BOUND:?})"
+    );
+    for request in requests {
+        assert!(request.join().unwrap().is_err(), "a request was cut");
+    }
+    let logs = server.logs();
+    assert_logged_in_order(
+        &logs,
+        &with_database(
+            bin,
+            &[
+                "shutting down",
+                "forced shutdown",
+                "abandoned",
+                "database closed",
+                "server stopped",
+            ],
+        ),
+    );
+    let counts = |mode| usize::from(modes.contains(&mode));
+    assert_abandoned(
+        &logs,
+        modes.len(),
+        counts("blocking"),
+        counts("query"),
+        modes.len() + 1,
+    );
+    assert!(
+        !server.has_log("left behind"),
+        "a wait after the cut-off gave up"
+    );
+    if modes.contains(&"query") {
+        assert_cut_query_rolled_back(&server.db_path);
+    }
+    println!("second {second}: exit {took:?} after it");
+}
+// ANCHOR_END: second_signal_forces_exit
