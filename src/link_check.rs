@@ -47,6 +47,15 @@ pub struct LinkChecker {
 }
 
 impl LinkChecker {
+    /// A checker with `CHECK_INTERVAL` and `CHECK_DELAY`.
+    pub fn from_config(config: &crate::config::Config, store: Store) -> LinkChecker {
+        LinkChecker {
+            store,
+            interval: config.check_interval,
+            delay: config.check_delay,
+        }
+    }
+
     // ANCHOR: run
     /// Runs a pass every `interval` until `stop` is cancelled.
     pub async fn run(self, stop: CancellationToken) {

@@ -329,9 +329,10 @@ impl Store {
     /// went through. Later calls on any clone get [`StoreError::Closed`].
     ///
     /// It waits for the call running on the connection, however long that
-    /// takes; [`close_or_give_up`](Store::close_or_give_up) does not.
+    /// takes; [`close_or_give_up`](Store::close_or_give_up) does not. Logs
+    /// `database closed`, or why not.
     pub async fn close(&self) -> Result<(), StoreError> {
-        self.close_by(None).await
+        logged(self.close_by(None).await)
     }
 
     /// As [`close`](Store::close), but gives up ([`StoreError::GaveUp`]) if
@@ -343,7 +344,7 @@ impl Store {
     /// the `-wal` file behind. That write is the disk's to finish: a process
     /// whose thread is inside `fsync` cannot exit before it returns anyway.
     pub async fn close_or_give_up(&self, by: tokio::time::Instant) -> Result<(), StoreError> {
-        self.close_by(Some(by)).await
+        logged(self.close_by(Some(by)).await)
     }
 
     async fn close_by(&self, by: Option<tokio::time::Instant>) -> Result<(), StoreError> {
@@ -377,6 +378,15 @@ impl Store {
         }
     }
     // ANCHOR_END: close
+}
+
+/// The line every step's stop prints about its close.
+fn logged(closed: Result<(), StoreError>) -> Result<(), StoreError> {
+    match &closed {
+        Ok(()) => tracing::info!("database closed"),
+        Err(err) => tracing::error!(%err, "closing the database failed"),
+    }
+    closed
 }
 
 // ANCHOR: before

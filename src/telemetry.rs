@@ -68,3 +68,15 @@ pub fn init_with_file(log_file: Option<&Path>) -> Result<Option<WorkerGuard>, St
     Ok(guard)
 }
 // ANCHOR_END: log_file
+
+/// Flushes the log file, if there is one: drops its guard, which waits
+/// until the writer thread has written every queued line, but for no longer
+/// than `within` (`shutdown::deadline::drop_within`). Says on standard
+/// error when it gave up, as the log itself no longer can.
+pub fn flush_within(guard: Option<WorkerGuard>, within: std::time::Duration) -> bool {
+    let flushed = crate::shutdown::deadline::drop_within(guard, within);
+    if !flushed {
+        eprintln!("error: LOG_FILE not flushed within {within:?}; its last lines may be missing");
+    }
+    flushed
+}

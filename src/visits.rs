@@ -66,6 +66,23 @@ impl VisitBuffer {
     /// (a task aborted at the deadline): the blocking call runs to its end
     /// either way. And since readers of the count hold the connection too
     /// (see [`VisitBuffer::total`]), no reader sees a batch in neither place.
+    /// The last flush of a stop: [`flush`](VisitBuffer::flush), given up
+    /// at `by`, and logged: `visits flushed visits=N`, or what was lost.
+    pub async fn flush_last(
+        &self,
+        store: &Store,
+        by: tokio::time::Instant,
+    ) -> Result<u64, StoreError> {
+        let flushed = crate::store::before(by, self.flush(store)).await;
+        match &flushed {
+            Ok(count) => tracing::info!(visits = count, "visits flushed"),
+            Err(err) => {
+                tracing::error!(%err, lost = self.pending_total(), "flushing visits failed")
+            }
+        }
+        flushed
+    }
+
     pub async fn flush(&self, store: &Store) -> Result<u64, StoreError> {
         let buffer = self.clone();
         store

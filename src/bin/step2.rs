@@ -58,10 +58,6 @@ async fn run() -> Result<ExitCode, StartupError> {
     // Only now, with no request left that could use it, close the database.
     // This runs because `run` returned from `serve` instead of being killed.
     let closed = store.close().await;
-    match &closed {
-        Ok(()) => info!("database closed"),
-        Err(err) => error!(%err, "closing the database failed"),
-    }
     info!("server stopped");
     // ANCHOR_END: cleanup
     Ok(if served.is_ok() && closed.is_ok() {

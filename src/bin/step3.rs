@@ -13,7 +13,7 @@
 //! kill -TERM "$(pgrep -x step3)"           # 3 s later: Empty reply, exit 1
 //! ```
 
-use std::{future::pending, process::ExitCode};
+use std::{future::pending, io, process::ExitCode};
 
 use bookmarks::{
     StartupError,
@@ -21,14 +21,15 @@ use bookmarks::{
     routes::app,
     shutdown::{
         cutoff::{CutoffListener, cut_off},
-        deadline::{CUT_OFF_GRACE, Outcome, after_cut_off, served, until_deadline},
+        deadline::{CUT_OFF_GRACE, Deadline, Outcome, after_cut_off, served},
         signals::ShutdownSignals,
     },
+    store::Store,
     telemetry,
 };
-use tokio::time::Instant;
+use tokio::{task::JoinHandle, time::Instant};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::info;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -61,7 +62,7 @@ async fn run() -> Result<ExitCode, StartupError> {
     // ANCHOR: spawn
     // The server runs in a task of its own, so that `run` is free to wait
     // for the signal and then to time the drain.
-    let mut server = tokio::spawn(
+    let server = tokio::spawn(
         axum::serve(listener, app(store.clone()))
             .with_graceful_shutdown(drain.clone().cancelled_owned())
             .into_future(),
@@ -69,15 +70,37 @@ async fn run() -> Result<ExitCode, StartupError> {
 
     let signal = signals.recv().await;
     info!(signal, "shutting down");
-    drain.cancel();
     // ANCHOR_END: spawn
+    let running = Running {
+        server,
+        drain,
+        cutoff,
+        store,
+    };
+    Ok(stop(running, &config).await)
+}
+// ANCHOR_END: run
+
+/// What `run` started, for `stop` to wind down.
+struct Running {
+    server: JoinHandle<io::Result<()>>,
+    drain: CancellationToken,
+    cutoff: CancellationToken,
+    store: Store,
+}
+
+// ANCHOR: stop
+async fn stop(mut running: Running, config: &Config) -> ExitCode {
+    running.drain.cancel();
 
     // ANCHOR: deadline
     // The deadline is counted from the signal, not from the start of the
     // process: a server up for a week still gets the whole budget. Step 3
     // does not listen for a second signal: `pending()` never completes.
-    let deadline = Instant::now() + config.shutdown_timeout;
-    let drained = until_deadline("requests", served(&mut server), deadline, pending()).await;
+    let mut deadline = Deadline::starting_now(config.shutdown_timeout);
+    let drained = deadline
+        .wait("requests", served(&mut running.server), pending())
+        .await;
     // ANCHOR_END: deadline
 
     // ANCHOR: cut_off
@@ -86,10 +109,10 @@ async fn run() -> Result<ExitCode, StartupError> {
     // task ends at its next poll, and `serve` once none is left: wait for
     // that, but not for ever.
     if drained != Outcome::Drained {
-        cut_off(&cutoff);
+        cut_off(&running.cutoff);
         if !drained.has_ended() {
             let by = Instant::now() + CUT_OFF_GRACE;
-            after_cut_off("requests", served(&mut server), by).await;
+            after_cut_off("requests", served(&mut running.server), by).await;
         }
     }
     // ANCHOR_END: cut_off
@@ -97,17 +120,13 @@ async fn run() -> Result<ExitCode, StartupError> {
     // ANCHOR: cleanup
     // Whatever the drain did, the database is closed: a timed-out drain is
     // no reason to skip the one step that makes the file consistent.
-    let closed = store.close().await;
-    match &closed {
-        Ok(()) => info!("database closed"),
-        Err(err) => error!(%err, "closing the database failed"),
-    }
+    let closed = running.store.close().await;
     info!("server stopped");
     // ANCHOR_END: cleanup
-    Ok(if drained == Outcome::Drained && closed.is_ok() {
+    if drained == Outcome::Drained && closed.is_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    })
+    }
 }
-// ANCHOR_END: run
+// ANCHOR_END: stop

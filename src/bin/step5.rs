@@ -14,7 +14,7 @@
 //! kill -TERM "$(pgrep -x step5)"           # 3 s later: Empty reply, exit 1
 //! ```
 
-use std::process::ExitCode;
+use std::{io, process::ExitCode};
 
 use bookmarks::{
     StartupError,
@@ -22,15 +22,16 @@ use bookmarks::{
     routes::app,
     shutdown::{
         cutoff::{CutoffListener, cut_off},
-        deadline::{CUT_OFF_GRACE, Stop, after_cut_off, last_writes_by, served, until_deadline},
+        deadline::{CUT_OFF_GRACE, Deadline, Stop, after_cut_off, served},
         runtime,
         signals::ShutdownSignals,
     },
+    store::Store,
     telemetry,
 };
-use tokio::time::Instant;
+use tokio::{task::JoinHandle, time::Instant};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::info;
 
 // ANCHOR: main
 fn main() -> ExitCode {
@@ -49,7 +50,7 @@ fn main() -> ExitCode {
 async fn run() -> Result<ExitCode, StartupError> {
     let config = Config::from_env()?;
     telemetry::init()?;
-    let mut store = bookmarks::open_database(&config)?;
+    let store = bookmarks::open_database(&config)?;
     let listener = bookmarks::listen(&config).await?;
     // Installed before `server starting`: from that line on, a signal is
     // ours to handle rather than the end of the process.
@@ -69,7 +70,7 @@ async fn run() -> Result<ExitCode, StartupError> {
     // ANCHOR: spawn
     // The server runs in a task of its own, so that `run` is free to wait
     // for the signal and then to time the drain.
-    let mut server = tokio::spawn(
+    let server = tokio::spawn(
         axum::serve(listener, app(store.clone()))
             .with_graceful_shutdown(drain.clone().cancelled_owned())
             .into_future(),
@@ -77,18 +78,43 @@ async fn run() -> Result<ExitCode, StartupError> {
 
     let signal = signals.recv().await;
     info!(signal, "shutting down");
-    drain.cancel();
     // ANCHOR_END: spawn
+    let running = Running {
+        server,
+        drain,
+        cutoff,
+        store,
+        signals,
+    };
+    Ok(stop(running, &config).await)
+}
+// ANCHOR_END: run
+
+/// What `run` started, for `stop` to wind down.
+struct Running {
+    server: JoinHandle<io::Result<()>>,
+    drain: CancellationToken,
+    cutoff: CancellationToken,
+    store: Store,
+    signals: ShutdownSignals,
+}
+
+// ANCHOR: stop
+async fn stop(mut running: Running, config: &Config) -> ExitCode {
+    running.drain.cancel();
 
     // ANCHOR: deadline
     // The deadline is counted from the signal, not from the start of the
     // process: a server up for a week still gets the whole budget.
-    let deadline = Instant::now() + config.shutdown_timeout;
+    let mut deadline = Deadline::starting_now(config.shutdown_timeout);
     // ANCHOR: second_signal
     // The handlers are still installed, so a second signal arrives here
     // instead of killing the process: the drain ends `Forced`, and the
     // cut-off and the cleanup below still run.
-    let drained = until_deadline("requests", served(&mut server), deadline, signals.recv()).await;
+    let second_signal = running.signals.recv();
+    let drained = deadline
+        .wait("requests", served(&mut running.server), second_signal)
+        .await;
     // ANCHOR_END: second_signal
     // ANCHOR_END: deadline
 
@@ -99,16 +125,16 @@ async fn run() -> Result<ExitCode, StartupError> {
     // left: wait for that, but not for ever.
     let stop = Stop::after(&[drained]);
     if stop == Stop::CutOff {
-        cut_off(&cutoff);
+        cut_off(&running.cutoff);
         // ANCHOR: interrupt
         // A running statement does not stop with its request: its blocking
         // thread holds the connection until it ends. Interrupted, it rolls
         // back, and only this handle still reaches the database.
-        store.cut_off();
+        running.store.cut_off();
         // ANCHOR_END: interrupt
         if !drained.has_ended() {
             let by = Instant::now() + CUT_OFF_GRACE;
-            after_cut_off("requests", served(&mut server), by).await;
+            after_cut_off("requests", served(&mut running.server), by).await;
         }
     }
     // ANCHOR_END: cut_off
@@ -118,17 +144,14 @@ async fn run() -> Result<ExitCode, StartupError> {
     // no reason to skip the one step that makes the file consistent. After
     // the cut-off nothing holds the connection for long; if something
     // still does at the bound, the close is given up, and says so.
-    let closed = store.close_or_give_up(last_writes_by(deadline, stop)).await;
-    match &closed {
-        Ok(()) => info!("database closed"),
-        Err(err) => error!(%err, "closing the database failed"),
-    }
+    let by = deadline.last_writes_by(stop);
+    let closed = running.store.close_or_give_up(by).await;
     info!("server stopped");
     // ANCHOR_END: cleanup
-    Ok(if stop == Stop::Clean && closed.is_ok() {
+    if stop == Stop::Clean && closed.is_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    })
+    }
 }
-// ANCHOR_END: run
+// ANCHOR_END: stop

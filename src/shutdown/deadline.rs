@@ -79,6 +79,63 @@ impl From<()> for Outcome {
     }
 }
 
+// ANCHOR: deadline
+/// The drain deadline, counted from the signal (in step 7 on, from the end
+/// of the delay) and shared by every phase of the stop: each phase gets
+/// what the phases before it left. Once a second signal has forced one
+/// phase, the phases after it do not wait at all.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    at: Instant,
+    forced: bool,
+}
+
+impl Deadline {
+    /// `timeout` from now.
+    pub fn starting_now(timeout: Duration) -> Deadline {
+        Deadline {
+            at: Instant::now() + timeout,
+            forced: false,
+        }
+    }
+
+    /// Forced from the start if what came before it (the delay) was.
+    pub fn forced_if(self, earlier: Outcome) -> Deadline {
+        Deadline {
+            forced: self.forced || earlier == Outcome::Forced,
+            ..self
+        }
+    }
+
+    /// Waits for one phase's `work` within the deadline: see
+    /// [`until_deadline`].
+    pub async fn wait<T: Into<Outcome>>(
+        &mut self,
+        phase: &'static str,
+        work: impl Future<Output = T>,
+        second_signal: impl Future<Output = &'static str>,
+    ) -> Outcome {
+        if self.forced {
+            return Outcome::Forced;
+        }
+        let outcome = until_deadline(phase, work, self.at, second_signal).await;
+        self.forced = outcome == Outcome::Forced;
+        outcome
+    }
+
+    /// When the last writes (the final flush, the close) must be done by:
+    /// see [`last_writes_by`].
+    pub fn last_writes_by(&self, stop: Stop) -> Instant {
+        last_writes_by(self.at, stop)
+    }
+
+    /// How long the log file may take to flush: see [`logs_within`].
+    pub fn logs_within(&self, stop: Stop) -> Duration {
+        logs_within(self.at, stop)
+    }
+}
+// ANCHOR_END: deadline
+
 /// Waits for `work` until it ends, the shared `deadline` passes, or
 /// `second_signal` completes, and logs the last two.
 ///
@@ -101,6 +158,19 @@ pub async fn until_deadline<T: Into<Outcome>>(
         },
         signal = second_signal => {
             warn!(signal, phase, "forced shutdown");
+            Outcome::Forced
+        }
+    }
+}
+
+/// Waits out `delay`, unless `second_signal` comes first (logged as a
+/// forced shutdown): for the time a load balancer needs to stop sending
+/// (step 7). [`Outcome::Drained`] when the delay ran its course.
+pub async fn delay(delay: Duration, second_signal: impl Future<Output = &'static str>) -> Outcome {
+    tokio::select! {
+        () = tokio::time::sleep(delay) => Outcome::Drained,
+        signal = second_signal => {
+            warn!(signal, phase = "delay", "forced shutdown");
             Outcome::Forced
         }
     }
@@ -332,6 +402,28 @@ mod tests {
         )
         .await;
         assert_eq!(ending, Outcome::Drained);
+    }
+
+    #[tokio::test]
+    async fn a_forced_phase_forces_the_phases_after_it() {
+        let mut deadline = Deadline::starting_now(Duration::from_secs(60));
+        let first = deadline
+            .wait("requests", std::future::pending::<()>(), async { "SIGINT" })
+            .await;
+        assert_eq!(first, Outcome::Forced);
+        let second = deadline
+            .wait(
+                "workers",
+                std::future::pending::<()>(),
+                std::future::pending(),
+            )
+            .await;
+        assert_eq!(second, Outcome::Forced);
+        let after_a_forced_delay = Deadline::starting_now(Duration::from_secs(60))
+            .forced_if(Outcome::Forced)
+            .wait("requests", async {}, std::future::pending())
+            .await;
+        assert_eq!(after_a_forced_delay, Outcome::Forced);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`cutoff`]: closing every connection at the deadline (step 3);
 //! - [`in_flight`]: what was in flight, for the `abandoned` line (step 3);
 //! - [`runtime`]: a runtime that leaves blocking threads behind (step 5);
+//! - [`workers`]: background tasks stopped together (step 6);
 //! - [`accept`]: an accept loop with timeouts for slow clients (step 8);
 //! - [`systemd`]: the inherited socket and notify messages (step 9).
 
@@ -19,3 +20,4 @@ pub mod in_flight;
 pub mod runtime;
 pub mod signals;
 pub mod systemd;
+pub mod workers;
