@@ -13,4 +13,5 @@ mod clients;
 mod config;
 mod crash;
 mod deploy;
+mod example;
 mod visits;

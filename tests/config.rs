@@ -11,7 +11,7 @@ use tools::harness::{Launch, assert_exit_code};
 
 /// Starts `bin` with `variable=value` and checks that it refuses to run.
 #[track_caller]
-fn refuses(bin: &str, variable: &str, value: &str) {
+pub(crate) fn refuses(bin: &str, variable: &str, value: &str) {
     assert_refused(Launch::new(bin).env(variable, value), variable);
 }
 
@@ -25,7 +25,7 @@ fn refuses_a_missing_directory(bin: &str, variable: &str) {
 
 /// Asks for a port this test holds.
 #[track_caller]
-fn refuses_a_port_in_use(bin: &str) {
+pub(crate) fn refuses_a_port_in_use(bin: &str) {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let launch = Launch::new(bin).env("PORT", &port);

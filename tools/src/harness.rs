@@ -12,7 +12,7 @@ use std::{
     env,
     ffi::OsStr,
     fmt,
-    io::{BufRead, BufReader, Read},
+    io::{BufRead, BufReader, Read, Seek},
     net::{SocketAddr, TcpListener},
     ops::ControlFlow::{self, Break, Continue},
     os::{
@@ -146,6 +146,64 @@ pub fn built_binary(name: &str) -> PathBuf {
         dir.pop();
     }
     dir.join(format!("{name}{}", env::consts::EXE_SUFFIX))
+}
+
+/// Builds example `name` of the tutorial package and returns where cargo
+/// put it. `cargo test` builds the examples before it runs a test, but
+/// `cargo test --test steps` does not, and a binary left from an earlier
+/// build would then be tested in place of the source: so the checks build
+/// it themselves (a fraction of a second when it is up to date).
+pub fn build_example(name: &str) -> Result<PathBuf, String> {
+    const BUILD_LIMIT: Duration = Duration::from_secs(600);
+    // The cargo that runs these tests, or the one that built this crate.
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+    let failed = |err: std::io::Error| format!("cannot build example {name}: {err}");
+    // Cargo's messages go to a file: a pipe, unread while we wait, could fill.
+    let mut messages = tempfile::tempfile().map_err(failed)?;
+    let mut cargo = Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "--package",
+            "bookmarks",
+            "--example",
+            name,
+        ])
+        .arg("--message-format=json-render-diagnostics")
+        .arg("--manifest-path")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))
+        .stdin(Stdio::null())
+        .stdout(messages.try_clone().map_err(failed)?)
+        .spawn()
+        .map_err(failed)?;
+    let deadline = Instant::now() + BUILD_LIMIT;
+    let status = loop {
+        if let Some(status) = cargo.try_wait().map_err(failed)? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = cargo.kill();
+            let _ = cargo.wait();
+            return Err(format!(
+                "cargo build --example {name}: not done in {BUILD_LIMIT:?}"
+            ));
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    if !status.success() {
+        return Err(format!(
+            "cargo could not build example {name} (its message is above)"
+        ));
+    }
+    let mut text = String::new();
+    messages.rewind().map_err(failed)?;
+    messages.read_to_string(&mut text).map_err(failed)?;
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["reason"] == "compiler-artifact")
+        .filter(|message| message["target"]["name"] == name)
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| format!("cargo named no executable for example {name}"))
 }
 
 /// A directory for one run's database, in memory where the system has a

@@ -3,11 +3,11 @@
 //! `cargo xtask check` all stamp their tests from this table, and each
 //! check is told what the binary has instead of guessing it from a name.
 
-use std::path::PathBuf;
+use std::{collections::HashMap, path::PathBuf, sync::Mutex};
 
 use crate::{
     checks,
-    harness::{Launch, built_binary},
+    harness::{Launch, build_example, built_binary},
 };
 
 /// What a binary does at shutdown, one flag per step's idea.
@@ -76,14 +76,22 @@ impl Binary {
         }
     }
 
-    /// Where the current build put it.
+    /// Where the current build put it; an example is built first, once
+    /// per process (see [`build_example`]).
     pub fn path(&self) -> PathBuf {
         match self.built {
             Built::Bin => built_binary(self.name),
             Built::Example => {
-                let bin = built_binary(self.name);
-                let dir = bin.parent().expect("a directory").join("examples");
-                dir.join(bin.file_name().expect("a file name"))
+                static BUILT: Mutex<Option<HashMap<&str, Result<PathBuf, String>>>> =
+                    Mutex::new(None);
+                let mut built = BUILT
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                let path = built
+                    .get_or_insert_with(HashMap::new)
+                    .entry(self.name)
+                    .or_insert_with(|| build_example(self.name));
+                path.clone().unwrap_or_else(|err| panic!("{err}"))
             }
         }
     }
@@ -106,6 +114,17 @@ pub const STEPS: [Binary; 9] = [
     Binary::step("step8", 8),
     Binary::step("step9", 9),
 ];
+
+/// The one-file example, `examples/graceful_shutdown.rs`: the pattern of
+/// step 5 on plain `axum::serve`, with no database.
+pub const EXAMPLE: Binary = Binary {
+    name: "graceful_shutdown",
+    built: Built::Example,
+    has: Has {
+        database: false,
+        ..Has::step(5)
+    },
+};
 
 /// Step `n`.
 pub fn step(n: u32) -> Binary {
@@ -292,7 +311,7 @@ pub fn checks_for(has: Has) -> Vec<Check> {
             "half_request_closed_at_header_timeout_is_abandoned",
             half_request_closed_at_header_timeout_is_abandoned,
         ));
-    } else if has.database {
+    } else {
         all.push(check(
             "silent_connection_is_cancelled_at_the_drain",
             silent_connection_is_cancelled_at_the_drain,
