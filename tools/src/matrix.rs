@@ -311,10 +311,18 @@ pub fn checks_for(has: Has) -> Vec<Check> {
             "half_request_closed_at_header_timeout_is_abandoned",
             half_request_closed_at_header_timeout_is_abandoned,
         ));
+        all.push(check(
+            "slow_header_is_closed_at_header_timeout",
+            slow_header_is_closed_at_header_timeout,
+        ));
     } else {
         all.push(check(
             "silent_connection_is_cancelled_at_the_drain",
             silent_connection_is_cancelled_at_the_drain,
+        ));
+        all.push(check(
+            "slow_header_keeps_its_connection",
+            slow_header_keeps_its_connection,
         ));
     }
     if has.inherited_socket {

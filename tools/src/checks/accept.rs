@@ -107,3 +107,63 @@ pub fn half_request_closed_at_header_timeout_is_abandoned(bin: &Binary) {
     println!("half request at the drain: exit 1 after {took:?}");
 }
 // ANCHOR_END: half_request_closed_at_header_timeout_is_abandoned
+
+// ANCHOR: slow_header
+/// `HEADER_TIMEOUT` in the checks of a slow head: short, so that a
+/// connection still open well past it shows that nothing bounds it.
+const SHORT_HEADER_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Sends half a request line and returns what the connection did over the
+/// next second: `Ok(elapsed)` when the server closed it, `Err(())` when it
+/// was still open.
+fn half_a_head_for_a_second(bin: &Binary) -> Result<Duration, ()> {
+    let server = bin
+        .launch()
+        .env(
+            "HEADER_TIMEOUT",
+            format!("{}ms", SHORT_HEADER_TIMEOUT.as_millis()),
+        )
+        .start();
+    let mut half = half_request_in_flight(&server);
+    let sent = Instant::now();
+    half.set_read_timeout(Some(Duration::from_secs(1)))
+        .expect("a read timeout");
+    let mut buf = [0; 256];
+    match half.read(&mut buf) {
+        // Closed (with or without a reset): no answer came.
+        Ok(0) => Ok(sent.elapsed()),
+        Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => Ok(sent.elapsed()),
+        Ok(n) => panic!(
+            "half a request line got an answer: {:?}",
+            String::from_utf8_lossy(&buf[..n])
+        ),
+        Err(_) => Err(()),
+    }
+}
+
+/// Steps 2 to 7: `axum::serve` 0.8 installs no timer, so hyper's header
+/// timeout never runs. A client that sent half a request line keeps its
+/// connection, and its task, whatever `HEADER_TIMEOUT` says: the failure
+/// step 8 fixes.
+pub fn slow_header_keeps_its_connection(bin: &Binary) {
+    let closed = half_a_head_for_a_second(bin);
+    assert!(
+        closed.is_err(),
+        "the half request was closed after {closed:?}, with a header timeout \
+         that axum::serve does not have"
+    );
+}
+
+/// Steps 8+: the accept loop's timer runs hyper's header timeout: half a
+/// request line is closed, unanswered, at `HEADER_TIMEOUT`.
+pub fn slow_header_is_closed_at_header_timeout(bin: &Binary) {
+    let closed = half_a_head_for_a_second(bin)
+        .unwrap_or_else(|()| panic!("half a request line still open after 1 s"));
+    // The line went out before `sent`: the timer may have run a little.
+    assert!(
+        closed + Duration::from_millis(100) >= SHORT_HEADER_TIMEOUT,
+        "closed after {closed:?}, before HEADER_TIMEOUT"
+    );
+    println!("half a head: closed {closed:?} after it was sent");
+}
+// ANCHOR_END: slow_header
