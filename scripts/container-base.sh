@@ -23,11 +23,12 @@ tarball="$cache/bookworm-slim.tar"
 mirror=$(sed -nE 's|^URIs: (http[^ ]*/debian)/?$|\1|p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)
 mirror=${mirror:-http://deb.debian.org/debian}
 
-# podman as root asks runc for nofile=1048576 and nproc=4194304 unless told
-# otherwise, and raising a hard limit needs CAP_SYS_RESOURCE, which a
-# sandboxed root may lack. Both are given, at most this shell's hard limits;
-# nproc at most 32768 too, podman's own limit here. tests/container.rs
-# passes the same.
+# podman as root asks for nofile=1048576 (and nproc=1048576 once any
+# --ulimit is given), which may exceed this machine's hard limits, and
+# raising a hard limit needs CAP_SYS_RESOURCE, which a sandboxed root may
+# lack. So both are given, within this shell's hard limits: nofile at most
+# 1048576, nproc at most 32768, the limit podman itself runs with here.
+# tests/container.rs passes the same.
 at_most() { if [ "$1" = unlimited ] || [ "$1" -gt "$2" ]; then echo "$2"; else echo "$1"; fi; }
 nofile=$(at_most "$(ulimit -Hn)" 1048576)
 nproc=$(at_most "$(ulimit -Hu)" 32768)

@@ -451,10 +451,11 @@ fn input_hash<const N: usize>(inputs: [Vec<u8>; N]) -> String {
     format!("{:016x}", hasher.finish())
 }
 
-/// podman as root asks runc for nofile=1048576 and nproc=4194304 unless
-/// told otherwise, and raising a hard limit needs CAP_SYS_RESOURCE, which
-/// a sandboxed root may lack. So both are given: this process's hard
-/// limits, nproc at most 32768, the limit podman sets itself here.
+/// podman as root asks for nofile=1048576 (and nproc=1048576 once any
+/// `--ulimit` is given), which may exceed this machine's hard limits, and
+/// raising a hard limit needs CAP_SYS_RESOURCE, which a sandboxed root may
+/// lack. So both are given, within the hard limits: nofile at most
+/// 1048576, nproc at most 32768, the limit podman itself runs with here.
 /// scripts/container-base.sh passes the same.
 fn ulimits() -> [String; 4] {
     let hard = |resource| getrlimit(resource).map_or(u64::MAX, |(_, hard)| hard);
