@@ -12,9 +12,12 @@
 #
 # `stop s` is the wall time of `podman stop --time N` (of the second
 # `podman kill` and `podman wait` for the second-signal case): what an
-# operator waits, podman's own work included. `exit` is what `podman
-# inspect` reports (137 = SIGKILL, 143 = 128 + SIGTERM). `drained` counts
-# the runs whose log, read with `podman logs`, ends in `server stopped`.
+# operator waits, podman's own work included. `step s` leaves podman out:
+# the median time from the step's `shutting down` line (`forced shutdown`
+# for the second signal) to its `server stopped`, by the step's own
+# timestamps. `exit` is what `podman inspect` reports (137 = SIGKILL,
+# 143 = 128 + SIGTERM). `drained` counts the runs whose log, read with
+# `podman logs`, ends in `server stopped`.
 # Needs podman and the base image scripts/container-base.sh makes.
 set -euo pipefail
 # Each case runs in a command substitution: a failure there fails the run.
@@ -46,18 +49,29 @@ for step in step1 step2 step3 step4 "$shipped"; do
   podman build --quiet "${ulimits[@]}" -f deploy/Dockerfile --build-arg "BASE=$base" \
     --build-arg "BIN=$step" --build-arg BINARY_FROM=prebuilt -t "$image:$step" "$release" >/dev/null
 done
-empty=$(mktemp -d)
-trap 'rm -rf "$empty"' EXIT
-printf 'FROM %s\nENTRYPOINT /usr/local/bin/bookmarks\n' "$image:step2" >"$empty/Dockerfile"
-podman build --quiet -t "$image:step2-shell-form" "$empty" >/dev/null
+# Whatever a run leaves, even one that fails: its containers, found by
+# their label, and the temporary directories under $work.
+work=$(mktemp -d)
+cleanup() {
+  podman ps --all --quiet --filter label=bookmarks-figures | xargs -r podman rm --force --time 0 >/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir "$work/context"
+printf 'FROM %s\nENTRYPOINT /usr/local/bin/bookmarks\n' "$image:step2" >"$work/context/Dockerfile"
+podman build --quiet -t "$image:step2-shell-form" "$work/context" >/dev/null
 
 now() { date +%s.%N; }
 since() { awk -v start="$1" -v end="$(now)" 'BEGIN { printf "%.3f", end - start }'; }
 
+# The container's log, whole: read first and searched after, since a
+# grep that stops at its match would end podman's output with SIGPIPE.
+logs() { podman logs "$id" 2>/dev/null; }
+
 # Waits, at most 10 s, for a line matching $1 in the container's log.
 wait_log() {
   for _ in $(seq 200); do
-    podman logs "$id" 2>/dev/null | grep -q -- "$1" && return 0
+    grep -q -- "$1" <<<"$(logs)" && return 0
     sleep 0.05
   done
   echo "container-figures.sh: no '$1' in the log of $id" >&2
@@ -70,12 +84,12 @@ wait_log() {
 start() {
   local image=$1
   shift
-  volume=$(mktemp -d)
+  volume=$(mktemp -d "$work/volume.XXXXXX")
   chmod 777 "$volume"
-  id=$(podman run --detach --network host --volume "$volume:/data" \
+  id=$(podman run --detach --label bookmarks-figures --network host --volume "$volume:/data" \
     --env HOST=127.0.0.1 --env PORT=0 "${ulimits[@]}" "$@" "$image")
   wait_log "server starting"
-  port=$(podman logs "$id" 2>/dev/null | sed -nE 's/.*server starting addr=127\.0\.0\.1:([0-9]+).*/\1/p')
+  port=$(logs | sed -nE 's/.*server starting addr=127\.0\.0\.1:([0-9]+).*/\1/p')
 }
 
 # request MS: a GET /slow?ms=MS in the background, returned once its
@@ -85,16 +99,31 @@ request() {
   wait_log "slow request started ms=$1"
 }
 
-# One run's result: seconds, exit code, 1 if the log ends in `server
-# stopped`; then the container and its volume go.
+# The moment of the first log line with $1 in it, in seconds, by the
+# step's own clock; - if there is none.
+logged_at() {
+  local stamp
+  stamp=$(grep -m 1 -- "$1" <<<"$(logs)" | cut -d' ' -f1) || true
+  if [ -n "$stamp" ]; then date -d "$stamp" +%s.%N; else echo -; fi
+}
+
+# finish SECONDS [FROM]: one run's result: seconds, exit code, 1 if the
+# log ends in `server stopped`, the step's own time from the line with
+# FROM (default `shutting down`) to that last line; then the container
+# and its volume go.
 finish() {
-  local seconds=$1 code drained=0
+  local seconds=$1 code drained=0 from to step=-
   code=$(podman inspect --format '{{.State.ExitCode}}' "$id")
-  podman logs "$id" 2>/dev/null | tail -n 1 | grep -q "server stopped" && drained=1
+  tail -n 1 <<<"$(logs)" | grep -q "server stopped" && drained=1
+  from=$(logged_at "${2:-shutting down}")
+  to=$(logged_at "server stopped")
+  if [ "$from" != - ] && [ "$to" != - ]; then
+    step=$(awk -v from="$from" -v to="$to" 'BEGIN { printf "%.3f", to - from }')
+  fi
   podman rm --force --time 0 "$id" >/dev/null
   rm -rf "$volume"
   wait 2>/dev/null || true
-  echo "$seconds $code $drained"
+  echo "$seconds $code $drained $step"
 }
 
 stopped() { # GRACE: podman stop's wall time
@@ -125,7 +154,7 @@ run_case() {
     started=$(now)
     podman kill --signal INT "$id" >/dev/null
     podman wait --interval 10ms "$id" >/dev/null
-    finish "$(since "$started")"
+    finish "$(since "$started")" "forced shutdown"
     ;;
   step1)
     start "$image:step1"
@@ -173,8 +202,8 @@ cases=(
   echo "# scripts/container-figures.sh: $runs runs per case, release builds, $(podman --version), runc $(runc --version | sed -n '1s/runc version //p')"
   # Other work on the machine slows podman down: say how busy it was.
   echo "# $(nproc) cores, load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
-  printf '%-16s %-38s %-34s %5s %8s %15s %6s %8s\n' \
-    case image "in flight at the stop" grace "stop s" "min-max s" exit drained
+  printf '%-16s %-38s %-34s %5s %7s %11s %7s %5s %7s\n' \
+    case image "in flight at the stop" grace "stop s" "min-max s" "step s" exit drained
   for row in "${cases[@]}"; do
     IFS='|' read -r name what load grace <<<"$row"
     results=$(for _ in $(seq "$runs"); do run_case "$name"; done)
@@ -184,10 +213,17 @@ cases=(
         m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
         printf "%.2f %.2f-%.2f", m, v[1], v[NR]
       }')
+    step=$(awk '$4 != "-" { print $4 }' <<<"$results" | sort -n | awk '
+      { v[NR] = $1 }
+      END {
+        if (NR == 0) { print "-"; exit }
+        m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        printf "%.3f", m
+      }')
     codes=$(awk '{ print $2 }' <<<"$results" | sort -u | paste -sd/)
     drained=$(awk '{ n += $3 } END { print n }' <<<"$results")
     read -r median range <<<"$summary"
-    printf '%-16s %-38s %-34s %5s %8s %15s %6s %8s\n' \
-      "$name" "$what" "$load" "$grace" "$median" "$range" "$codes" "$drained/$runs"
+    printf '%-16s %-38s %-34s %5s %7s %11s %7s %5s %7s\n' \
+      "$name" "$what" "$load" "$grace" "$median" "$range" "$step" "$codes" "$drained/$runs"
   done
 } | tee "$out"
