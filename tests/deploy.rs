@@ -62,7 +62,9 @@ fn dockerfile_runs_step6_as_pid_1_within_dockers_grace_period() {
         entrypoint.starts_with('[') && entrypoint.ends_with(']'),
         "ENTRYPOINT must be exec form, got {entrypoint}"
     );
-    assert!(entrypoint.contains("step6"), "{entrypoint}");
+    // The image runs its step as /usr/local/bin/bookmarks; BIN says which.
+    assert_eq!(entrypoint, r#"["/usr/local/bin/bookmarks"]"#, "ENTRYPOINT");
+    assert_eq!(value_after(&file, "ARG BIN="), Some("step6"), "ARG BIN=");
     assert_drain_signal(
         value_after(&file, "STOPSIGNAL").expect("STOPSIGNAL"),
         "Dockerfile",

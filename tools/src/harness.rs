@@ -262,6 +262,13 @@ impl Launch {
         self
     }
 
+    /// Adds arguments after the program, for one that is not a step itself:
+    /// tests/container.rs follows `podman logs -f ID` as a step's output.
+    pub fn args(mut self, args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Launch {
+        self.command.args(args);
+        self
+    }
+
     /// Runs the step under a wrapper command (`unshare --pid --fork …`),
     /// keeping the environment set so far.
     pub fn wrapped_in(mut self, wrapper: &[&str]) -> Launch {
