@@ -38,7 +38,7 @@ fn value_after<'a>(file: &'a str, key: &str) -> Option<&'a str> {
 fn assert_drain_signal(signal: &str, file: &str) {
     assert!(
         matches!(signal, "SIGTERM" | "SIGINT"),
-        "{file}: stop signal {signal} is not one step6 drains on"
+        "{file}: stop signal {signal} is not one the steps drain on"
     );
 }
 
@@ -55,7 +55,7 @@ fn assert_fits(file: &str, grace: Duration, delay: Duration, timeout: Duration) 
 
 // ANCHOR: docker
 #[test]
-fn dockerfile_runs_step6_as_pid_1_within_dockers_grace_period() {
+fn dockerfile_runs_step7_as_pid_1_within_dockers_grace_period() {
     let file = read("deploy/Dockerfile");
     let entrypoint = value_after(&file, "ENTRYPOINT").expect("ENTRYPOINT");
     assert!(
@@ -64,7 +64,7 @@ fn dockerfile_runs_step6_as_pid_1_within_dockers_grace_period() {
     );
     // The image runs its step as /usr/local/bin/bookmarks; BIN says which.
     assert_eq!(entrypoint, r#"["/usr/local/bin/bookmarks"]"#, "ENTRYPOINT");
-    assert_eq!(value_after(&file, "ARG BIN="), Some("step6"), "ARG BIN=");
+    assert_eq!(value_after(&file, "ARG BIN="), Some("step7"), "ARG BIN=");
     assert_drain_signal(
         value_after(&file, "STOPSIGNAL").expect("STOPSIGNAL"),
         "Dockerfile",
