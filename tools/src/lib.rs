@@ -14,6 +14,8 @@
 //!   for `loadtest` (against a step) and `rollout` (through HAProxy).
 //! - [`rollout`]: HAProxy in front of a few instances of a step, and a
 //!   rolling restart of them under load.
+//! - [`stats`]: medians with their ranges, and percentiles, for the
+//!   figures.
 
 pub mod checks;
 pub mod client;
@@ -21,6 +23,7 @@ pub mod harness;
 pub mod http;
 pub mod load;
 pub mod rollout;
+pub mod stats;
 
 use std::{
     path::{Path, PathBuf},
