@@ -5,7 +5,9 @@
 # each holding 100, 1,000 and 5,000 connections, idle or with a request in
 # flight, when SIGTERM comes. The measuring is tools/src/bin/drainbench
 # (see its top); this script builds everything in release mode and writes
-# book/src/figures/drain-scale.txt.
+# book/src/figures/drain-scale.txt, and the Go chapter's part of it (step 1,
+# step 2, the last step, plain axum, Go and the Go target) to
+# book/src/figures/drain-scale-go.txt.
 #
 #   scripts/drain-scale.sh            # 3 runs of each; writes the figures file
 #   scripts/drain-scale.sh --print    # the same, printed only
@@ -17,13 +19,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=book/src/figures/drain-scale.txt
+go_out=book/src/figures/drain-scale-go.txt
 runs=3
 connections=100,1000,5000
 command="scripts/drain-scale.sh"
 case "${1:-}" in
   "") ;;
-  --print) out=/dev/null; command="$command --print" ;;
-  --quick) out=/dev/null; runs=1; connections=100; command="$command --quick" ;;
+  --print) out=/dev/null; go_out=/dev/null; command="$command --print" ;;
+  --quick) out=/dev/null; go_out=/dev/null; runs=1; connections=100; command="$command --quick" ;;
   *) echo "drain-scale.sh: unknown option $1 (see the top of $0)" >&2; exit 2 ;;
 esac
 
@@ -49,7 +52,8 @@ release=$(cargo metadata --format-version 1 --no-deps |
 # The servers, in the order of the tables. Every step in src/bin; step 1,
 # which has no handler, is the teardown limit.
 servers=()
-for step in $(ls src/bin | sed -nE 's/^(step[0-9]+)\.rs$/\1/p' | sort -V); do
+steps=$(ls src/bin | sed -nE 's/^(step[0-9]+)\.rs$/\1/p' | sort -V)
+for step in $steps; do
   servers+=(--server "$step=$release/$step")
 done
 if [ -f examples/graceful_shutdown.rs ]; then
@@ -76,3 +80,13 @@ if [ "$out" != /dev/null ]; then
   cp "$tmp/figures" "$out"
   echo "wrote $out" >&2
 fi
+# The Go chapter's rows: every line but the other servers' rows, and of the
+# targets only those against Go (with their wrapped lines).
+awk -v keep="step1 step2 $(tail -n 1 <<<"$steps") plain-axum go" '
+  BEGIN { n = split(keep, names, " "); for (i = 1; i <= n; i++) wanted[names[i]] = 1 }
+  /^targets/ { targets = 1; print "targets against Go"; next }
+  targets { if ($0 ~ /^  in flight/) shown = 1; else if ($0 !~ /^      /) shown = 0
+            if (shown) print; next }
+  ($1 in wanted) || $0 !~ /^[a-z0-9-]+ +[0-9]+ / { print }
+' "$tmp/figures" >"$go_out"
+[ "$go_out" = /dev/null ] || echo "wrote $go_out" >&2

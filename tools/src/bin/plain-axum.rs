@@ -13,8 +13,9 @@
 //! steps do), and logs `server stopped` after the drain.
 //!
 //! `MIDDLEWARE=steps` swaps the example's two layers for the very stack
-//! every step serves with (`bookmarks::routes::with_middleware`), so that a
-//! comparison with step 1 leaves out nothing but the server around it.
+//! every step serves with (`bookmarks::routes::with_middleware`), and its
+//! logging set-up for theirs (`bookmarks::telemetry::init`), so that a
+//! comparison with step 1 leaves out nothing but the server around them.
 //!
 //! ```not_rust
 //! cargo run --release -p tools --bin plain-axum
@@ -41,7 +42,8 @@ use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt};
 enum Middleware {
     /// The example's: `TraceLayer`, then a 10 s `TimeoutLayer` (408).
     Example,
-    /// The steps' own stack, `bookmarks::routes::with_middleware`.
+    /// The steps' own stack, `bookmarks::routes::with_middleware`, and
+    /// their logging set-up.
     Steps,
 }
 
@@ -80,25 +82,15 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // As the example: RUST_LOG, or debug for this crate and tower_http.
-    tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                format!(
-                    "{}=debug,tower_http=debug,axum=trace",
-                    env!("CARGO_CRATE_NAME")
-                )
-                .into()
-            }),
-        )
-        // Colour codes only for a person at a terminal (the example always
-        // writes them): the tools read the plain text.
-        .with(
-            tracing_subscriber::fmt::layer()
-                .without_time()
-                .with_ansi(std::io::stdout().is_terminal()),
-        )
-        .init();
+    match middleware {
+        Middleware::Example => example_logging(),
+        Middleware::Steps => {
+            if let Err(err) = bookmarks::telemetry::init() {
+                eprintln!("error: {err}");
+                return ExitCode::from(2);
+            }
+        }
+    }
 
     let routes = Router::new()
         .route("/health", get(|| async { "ok" }))
@@ -139,6 +131,28 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// As the example: `RUST_LOG`, or debug for this crate and tower_http.
+fn example_logging() {
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                format!(
+                    "{}=debug,tower_http=debug,axum=trace",
+                    env!("CARGO_CRATE_NAME")
+                )
+                .into()
+            }),
+        )
+        // Colour codes only for a person at a terminal (the example always
+        // writes them): the tools read the plain text.
+        .with(
+            tracing_subscriber::fmt::layer()
+                .without_time()
+                .with_ansi(std::io::stdout().is_terminal()),
+        )
+        .init();
 }
 
 /// `GET /slow?ms=N`: N ms of waiting at an `.await`, then `done`.

@@ -23,14 +23,16 @@
 //! - `idle`: N connections each send `GET /health`, read the answer and
 //!   stay open, kept alive; a tenth of a second later, SIGTERM;
 //! - `in-flight`: N connections are opened, then each sends `GET
-//!   /slow?ms=1000` at once; once the server has logged N `slow request
-//!   started` (or half the wait has passed), SIGTERM.
+//!   /slow?ms=2000` at once; once the server has logged N `slow request
+//!   started` (or half the wait has passed), SIGTERM. Only answers after
+//!   the signal count as answered.
 //!
 //! Each run reports how many requests were answered, the time from the
 //! signal to the exit, from the last answer the clients read to the exit,
 //! and the server's peak resident memory. The exit is the moment the
 //! process became a zombie (waitid(2) with `WNOWAIT`), when its sockets are
-//! all closed; the peak is the kernel's `ru_maxrss` for it. `--teardown`
+//! all closed; an answer's time is when the kernel received it (see
+//! `client.rs`); the peak is `VmHWM` (see `process.rs`). `--teardown`
 //! names the server with no handler (step 1): killed by the signal with the
 //! same connections, its exit is the floor any drain is judged against.
 //! `--go` names the Go pattern, the reference for the time after the last
@@ -48,6 +50,10 @@ mod report;
 use std::{
     path::{Path, PathBuf},
     process::ExitCode,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     thread,
     time::{Duration, Instant},
 };
@@ -90,7 +96,7 @@ struct Options {
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=50))]
     runs: u32,
     /// How long each in-flight request waits in the server
-    #[arg(long, value_name = "N", default_value_t = 1000,
+    #[arg(long, value_name = "N", default_value_t = 2000,
           value_parser = clap::value_parser!(u64).range(200..=60_000))]
     slow_ms: u64,
     /// The server with no handler, whose killed exit is the teardown limit
@@ -284,6 +290,8 @@ fn stop_once(
     }
     let mut server = launch.try_start()?;
     let exit = process::watch_exit(server.pid());
+    let stop_sampling = Arc::new(AtomicBool::new(false));
+    let peak = process::sample_peak(server.pid(), Arc::clone(&stop_sampling));
     let addr = server.addr();
     let client_limit = SETUP_LIMIT + Duration::from_millis(options.slow_ms) + options.exit_limit;
 
@@ -313,12 +321,12 @@ fn stop_once(
 
     let signal_at = server.try_signal(Signal::SIGTERM)?;
     let exited = exit.recv_timeout(options.exit_limit);
-    let (exit_at, max_rss_kib, exit) = match exited {
+    let (exit_at, exit) = match exited {
         Ok(Ok(exited)) => {
             let status = server
                 .wait_exit(Duration::from_secs(5))
                 .ok_or("exited, yet could not be reaped")?;
-            (exited.at, exited.max_rss_kib, describe_status(status))
+            (exited.at, describe_status(status))
         }
         Ok(Err(err)) => {
             server.kill();
@@ -326,9 +334,11 @@ fn stop_once(
         }
         Err(_) => {
             server.kill();
-            (Instant::now(), 0, "hung".to_owned())
+            (Instant::now(), "hung".to_owned())
         }
     };
+    stop_sampling.store(true, Ordering::SeqCst);
+    let max_rss_kib = peak.join().map_err(|_| "the peak sampler panicked")?;
     let outcomes = client::collect(runtime, held, Duration::from_secs(10));
 
     let answers: Vec<Instant> = outcomes
@@ -337,6 +347,18 @@ fn stop_once(
         .filter(|(_, status)| (200..300).contains(status))
         .map(|(at, _)| at)
         .collect();
+    // In flight means answered after the signal. One answered before it
+    // was not in flight: the setup outlasted the requests' wait.
+    let (answers, early): (Vec<Instant>, Vec<Instant>) = match load {
+        Load::Idle => (answers, Vec::new()),
+        Load::InFlight => answers.into_iter().partition(|&at| at >= signal_at),
+    };
+    if !early.is_empty() {
+        eprintln!(
+            "note: {name} answered {} of {count} before the signal, not counted: raise --slow-ms",
+            early.len()
+        );
+    }
     let after_last_ms = match load {
         Load::Idle => None,
         Load::InFlight => answers.iter().max().map(|&last| signed_ms(exit_at, last)),
@@ -423,7 +445,7 @@ mod tests {
         );
         assert_eq!(options.connections, [100, 1000, 5000]);
         assert_eq!(options.load, [Load::Idle, Load::InFlight]);
-        assert_eq!((options.runs, options.slow_ms), (3, 1000));
+        assert_eq!((options.runs, options.slow_ms), (3, 2000));
     }
 
     #[test]

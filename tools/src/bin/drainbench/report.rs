@@ -139,7 +139,7 @@ pub fn tables(runs: &[Run], servers: &[String], counts: &[usize], loads: &[Load]
     }
     out.push_str(
         "each cell: median (min-max) over the runs; answered: the fewest in any run;\n\
-         peak MiB: the median of the server's peak resident set (ru_maxrss)\n",
+         peak MiB: the median of the server's peak resident set (VmHWM)\n",
     );
     out
 }
