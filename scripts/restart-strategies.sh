@@ -78,10 +78,10 @@ cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null ||
   echo "\$ $command"
   echo "# $(date -u +%F), $(uname -s) $(uname -m) $(uname -r), $(nproc) cores${cpu:+ ($cpu)};" \
     "$(git rev-parse --short HEAD)"
-  echo "# $step, $restarts restarts per run, 8 clients, 500 ms of load between restarts;" \
-    "$rounds round(s), interleaved"
+  echo "# $step, $restarts restarts per run, 8 clients, 500 ms of load between restarts;"
+  echo "# $rounds round(s), interleaved"
   "$release/medians" --by strategy \
-    --fields sent:0,refused:0,reset:0,broken:0,unknown:0,longest_ms:1 <"$tmp/runs"
+    --fields refused:0,reset:0,broken:0,unknown:0,longest_ms:0 <"$tmp/runs"
   echo "each cell: median (min-max) over the rounds; reset: of the refused, connections the"
   echo "kernel accepted, then reset unread; longest_ms: the longest GET /health, connect to"
   echo "answer (errors: none unless listed)"
