@@ -320,6 +320,18 @@ impl Head {
     }
 }
 
+/// The answer at the start of `received`, once the whole of it has
+/// arrived: for a client that does its own reading (drainbench's, on
+/// tokio). A body delimited only by the close is never complete here.
+pub fn parse_response(received: &[u8]) -> Result<Option<Response>, Failure> {
+    let Some((head, length)) = parse_head(received)? else {
+        return Ok(None);
+    };
+    Ok(head
+        .complete_body(&received[length..], false)?
+        .map(|body| head.response(body)))
+}
+
 /// The head at the start of `received` and its length in bytes, once it
 /// has all arrived.
 fn parse_head(received: &[u8]) -> Result<Option<(Head, usize)>, Failure> {
@@ -536,6 +548,20 @@ mod tests {
             thread::sleep(Duration::from_millis(1));
         }
         assert!(closed);
+    }
+
+    #[test]
+    fn a_response_is_parsed_once_whole() {
+        let whole = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\ndone";
+        for cut in 0..whole.len() {
+            assert_eq!(parse_response(&whole[..cut]), Ok(None), "{cut} bytes");
+        }
+        let response = parse_response(whole).unwrap().unwrap();
+        assert_eq!((response.status, &response.body[..]), (200, &b"done"[..]));
+        assert!(response.keep_alive);
+        let chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
+        assert_eq!(parse_response(chunked).unwrap().unwrap().body, b"ok");
+        assert!(parse_response(b"HTTP/1.1 abc\r\n\r\n").is_err());
     }
 
     #[test]

@@ -16,6 +16,8 @@
 //!   for `loadtest` (against a step) and `rollout` (through HAProxy).
 //! - [`rollout`]: HAProxy in front of a few instances of a step, and a
 //!   rolling restart of them under load.
+//! - [`stats`]: medians with their ranges, and percentiles, for the
+//!   figures.
 
 pub mod checks;
 pub mod client;
@@ -24,6 +26,7 @@ pub mod http;
 pub mod load;
 pub mod matrix;
 pub mod rollout;
+pub mod stats;
 
 use std::{
     path::{Path, PathBuf},

@@ -44,6 +44,10 @@ pub struct Shared {
     /// Tag each request with `?rid=N` so the server's request log can be
     /// matched against the verdicts.
     pub tag_requests: bool,
+    /// Every client sends `GET /health` on one kept-alive connection: the
+    /// cheapest request there is, to measure what the server around it
+    /// costs.
+    pub health_only: bool,
 }
 
 impl Shared {
@@ -161,6 +165,9 @@ pub struct Attempt {
     /// The signal flag was up when the attempt ended.
     pub ended_after_signal: bool,
     pub ended_at: Instant,
+    /// From the start of the attempt (the connect, if it needed one) to
+    /// its end.
+    pub took: Duration,
     pub result: Result<Response, Failure>,
 }
 
@@ -249,6 +256,8 @@ pub struct Verdict {
     pub drained: bool,
     /// When the client saw the request end.
     pub ended_at: Instant,
+    /// How long it took, connect included.
+    pub took: Duration,
 }
 
 /// Everything one client saw.
@@ -264,7 +273,11 @@ pub struct ClientReport {
 /// Runs client number `index` until the process is gone, the client's
 /// connection is refused, or a bound is reached.
 pub fn run(index: usize, shared: &Shared) -> ClientReport {
-    let mode = Mode::of_client(index);
+    let mode = if shared.health_only {
+        Mode::KeepAlive
+    } else {
+        Mode::of_client(index)
+    };
     let mut rng = client_rng(shared.seed, index);
     let mut report = ClientReport::default();
     let mut connection = None;
@@ -306,6 +319,7 @@ pub fn run(index: usize, shared: &Shared) -> ClientReport {
                 && !attempt.written_after_signal
                 && attempt.ended_after_signal,
             ended_at: attempt.ended_at,
+            took: attempt.took,
         });
         if outcome == Outcome::Refused {
             // Nothing listens any more. A real client would go to another
@@ -334,17 +348,20 @@ fn exchange(
         report.closed_before_reuse += 1;
     }
     let reused = connection.is_some();
+    let started = Instant::now();
     let open = match connection {
         Some(open) => open,
         None => match Connection::open(shared.addr, ANSWER_LIMIT) {
             Ok(new) => connection.insert(new),
             Err(failure) => {
                 let after = shared.signalled();
+                let ended_at = Instant::now();
                 return Attempt {
                     reused,
                     written_after_signal: after,
                     ended_after_signal: after,
-                    ended_at: Instant::now(),
+                    ended_at,
+                    took: ended_at - started,
                     result: Err(failure),
                 };
             }
@@ -371,6 +388,7 @@ fn exchange(
         written_after_signal,
         ended_after_signal,
         ended_at,
+        took: ended_at - started,
         result,
     }
 }
@@ -382,7 +400,11 @@ fn next_request(
     rid: u64,
     acknowledged: &[i64],
 ) -> (Kind, Request) {
-    let mut kind = Kind::pick(index, rng);
+    let mut kind = if shared.health_only {
+        Kind::Health
+    } else {
+        Kind::pick(index, rng)
+    };
     // Reads go to bookmarks this client has seen stored, so every read has
     // an answer to find; until there is one, read the health check instead.
     if kind == Kind::Read && acknowledged.is_empty() {
@@ -461,6 +483,7 @@ mod tests {
             written_after_signal: written_after,
             ended_after_signal: ended_after,
             ended_at: Instant::now(),
+            took: Duration::ZERO,
             result: Err(failure),
         }
     }
@@ -475,6 +498,7 @@ mod tests {
             written_after_signal: true,
             ended_after_signal: true,
             ended_at: Instant::now(),
+            took: Duration::ZERO,
             result: Ok(Response {
                 status,
                 body: Vec::new(),

@@ -326,6 +326,7 @@ pub fn run(plan: &Plan) -> Result<Tally, String> {
         seed: 1,
         slow_ms: 300,
         tag_requests: true,
+        health_only: false,
     };
     let mut tally = Tally::default();
     let rolled = thread::scope(|scope| {

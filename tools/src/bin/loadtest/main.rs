@@ -8,6 +8,7 @@
 //! cargo run --release -p tools --bin loadtest -- step4 --second-signal 50ms
 //! cargo run --release -p tools --bin loadtest -- step3 --kill
 //! cargo run --release -p tools --bin loadtest -- step6 --shutdown-delay 1s
+//! cargo run --release -p tools --bin loadtest -- step1 --health-only --clients 32
 //! ```
 //!
 //! It builds the step (`cargo build --release --bin stepN`), starts it on a
@@ -29,8 +30,16 @@
 //! `scripts/figures.sh`:
 //!
 //! ```not_rust
-//! step=step4 sent=31247 ok=31237 refused=8 broken=0 unknown=2 acked_writes=15645 lost_writes=0 shutdown_ms=266.8 exit=0
+//! step=step4 sent=31247 ok=31237 refused=8 broken=0 unknown=2 acked_writes=15645 lost_writes=0 shutdown_ms=266.8 exit=0 rps=15404 p50_ms=0.31 p99_ms=2.10
 //! ```
+//!
+//! `rps`, `p50_ms` and `p99_ms` count only the answers read before the
+//! signal: the load's throughput and latency, the drain left out. With
+//! `--health-only` every client sends `GET /health` on one kept-alive
+//! connection, which measures what the server around the handler costs
+//! (`scripts/overhead.sh`). Any executable that keeps the steps' contract
+//! can be measured with `--binary PATH` under a name of its own: the Go
+//! program, axum's example (`plain-axum`).
 //!
 //! All traffic goes to 127.0.0.1. Every loop is bounded in count and time,
 //! and the step is killed if it has not exited within `--exit-limit`.
@@ -62,8 +71,8 @@ use tools::{
 )]
 struct Options {
     /// The step to stop under load: step1, step2, … (built with `cargo
-    /// build --release --bin STEP`)
-    #[arg(value_parser = step)]
+    /// build --release --bin STEP`); with --binary, any name for it
+    #[arg(value_parser = server_name)]
     step: String,
     /// Concurrent clients (0 measures an idle server): half keep-alive;
     /// clients 0 and 1, and every eighth pair after, send only slow requests
@@ -100,10 +109,54 @@ struct Options {
     /// Seed of the request mix
     #[arg(long, value_name = "N", default_value_t = 1)]
     seed: u64,
+    /// Every client sends only GET /health, on one kept-alive connection
+    #[arg(long)]
+    health_only: bool,
+    /// Set an environment variable for the server (repeatable)
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = env_setting)]
+    envs: Vec<(String, String)>,
 }
 
-fn step(text: &str) -> Result<String, String> {
-    step_number(text).map(|_| text.to_owned())
+impl Options {
+    /// What clap cannot see: a name that is not a step needs `--binary`.
+    fn check(&self) -> Result<(), String> {
+        if self.binary.is_none() {
+            step_number(&self.step).map_err(|err| format!("{err}, or give --binary"))?;
+        }
+        Ok(())
+    }
+
+    /// The `RUST_LOG` target of the server's own lines: the step, or the
+    /// crate the executable was built from (`plain-axum` → `plain_axum`).
+    fn log_target(&self) -> String {
+        let stem = self
+            .binary
+            .as_deref()
+            .and_then(|binary| binary.file_stem())
+            .map(|stem| stem.to_string_lossy().into_owned());
+        stem.unwrap_or_else(|| self.step.clone()).replace('-', "_")
+    }
+}
+
+fn server_name(text: &str) -> Result<String, String> {
+    if text.is_empty()
+        || !text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(
+            "expected a step (step1, step2, …) or a name of letters, digits, '-', '_', '.'"
+                .to_owned(),
+        );
+    }
+    Ok(text.to_owned())
+}
+
+fn env_setting(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .filter(|(key, _)| !key.is_empty())
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .ok_or_else(|| "expected KEY=VALUE".to_owned())
 }
 
 fn clients(text: &str) -> Result<usize, String> {
@@ -130,7 +183,7 @@ fn duration_as_typed(text: &str) -> Result<String, String> {
 
 fn main() -> ExitCode {
     let options = Options::parse();
-    match run(&options) {
+    match options.check().and_then(|()| run(&options)) {
         Ok(report) => {
             print!("{report}");
             ExitCode::SUCCESS
@@ -151,7 +204,7 @@ fn run(options: &Options) -> Result<String, String> {
     // the library: that is where `server starting addr=…` and the story of
     // the shutdown are. Not one line per request: under load that would be
     // most of the work.
-    let mut log_filter = format!("warn,{}=info,bookmarks=info", options.step);
+    let mut log_filter = format!("warn,{}=info,bookmarks=info", options.log_target());
     if options.verify {
         log_filter.push_str(",tower_http=debug");
     }
@@ -160,6 +213,9 @@ fn run(options: &Options) -> Result<String, String> {
         .env("RUST_LOG", log_filter);
     if let Some(delay) = &options.shutdown_delay {
         launch = launch.env("SHUTDOWN_DELAY", delay);
+    }
+    for (key, value) in &options.envs {
+        launch = launch.env(key, value);
     }
     let mut server = launch.try_start()?;
 
@@ -176,6 +232,7 @@ fn run(options: &Options) -> Result<String, String> {
         seed: options.seed,
         slow_ms: options.slow_ms,
         tag_requests: options.verify,
+        health_only: options.health_only,
     };
     let (clients, shutdown) = thread::scope(|scope| {
         let handles: Vec<_> = (0..options.clients)
@@ -223,6 +280,8 @@ fn run(options: &Options) -> Result<String, String> {
         duration: options.duration,
         shutdown_timeout: &options.shutdown_timeout,
         second_signal: options.second_signal,
+        health_only: options.health_only,
+        load_started,
     };
     Ok(report::render(
         &description,
@@ -307,7 +366,9 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Options, String> {
         let args = std::iter::once("loadtest").chain(args.iter().copied());
-        Options::try_parse_from(args).map_err(|err| err.to_string())
+        let options = Options::try_parse_from(args).map_err(|err| err.to_string())?;
+        options.check()?;
+        Ok(options)
     }
 
     #[test]
@@ -356,6 +417,37 @@ mod tests {
             (options.slow_ms, options.seed, options.verify),
             (50, 7, true)
         );
+        assert_eq!(options.log_target(), "step4");
+    }
+
+    #[test]
+    fn any_server_can_be_measured_under_a_name_of_its_own() {
+        let options = parse(&[
+            "axum-steps-mw",
+            "--binary",
+            "/tmp/plain-axum",
+            "--health-only",
+            "--env",
+            "MIDDLEWARE=steps",
+            "--env",
+            "EMPTY=",
+        ])
+        .unwrap();
+        assert_eq!(options.step, "axum-steps-mw");
+        assert!(options.health_only);
+        assert_eq!(
+            options.envs,
+            [
+                ("MIDDLEWARE".to_owned(), "steps".to_owned()),
+                ("EMPTY".to_owned(), String::new())
+            ]
+        );
+        assert_eq!(options.log_target(), "plain_axum");
+        assert!(
+            parse(&["axum", "--health-only"])
+                .unwrap_err()
+                .contains("--binary")
+        );
     }
 
     #[test]
@@ -377,6 +469,8 @@ mod tests {
             (&["step2", "--frobnicate"][..], "--frobnicate"),
             (&["step2", "--seed"][..], "--seed"),
             (&["steptwo"][..], "steptwo"),
+            (&["step 2", "--binary", "/x"][..], "step"),
+            (&["step2", "--env", "NOEQUALS"][..], "--env"),
             (&["step2", "step3"][..], "step3"),
             (&[][..], "STEP"),
         ] {

@@ -6,6 +6,7 @@
 //! cargo run --release -p tools --bin restart -- step6 --mode bind
 //! cargo run --release -p tools --bin restart -- step7 --mode overlap
 //! cargo run --release -p tools --bin restart -- step7 --mode after-exit
+//! cargo run --release -p tools --bin restart -- step9 --mode reuseport
 //! ```
 //!
 //! The tool plays the service manager. With `--mode bind` each process
@@ -17,12 +18,23 @@
 //! process at the moment the old one is sent SIGTERM, `after-exit` only
 //! once the old one has exited, as `systemctl restart` does.
 //!
+//! `--mode reuseport` is the other recipe often given for restarts without
+//! downtime: each process gets a listening socket of its own, bound with
+//! `SO_REUSEPORT` to the same port (the tool makes it and hands it over as
+//! fd 3, so a step that serves an inherited socket serves it unchanged,
+//! and closes its own copy). The new process is started, and has said
+//! `server starting`, before the old one is sent SIGTERM: the order most
+//! in its favour. The kernel spreads new connections over the two sockets'
+//! queues; when the old one closes, what waits in its queue is reset
+//! (see the test `queued_connections_die_with_their_reuseport_listener`).
+//!
 //! Meanwhile clients send requests: half open a new connection for each,
 //! half keep one alive (and check it is still open before reusing it);
 //! every fourth sends `GET /slow?ms=100`, so some are in flight at each
 //! signal, the rest `GET /health`. Each request ends `ok`, `errors`
 //! (another status), `refused` (the connect was refused, or a new
-//! connection was reset before the server read it), `broken` (the server
+//! connection was reset before the server read it; `reset=` in the last
+//! line counts those), `broken` (the server
 //! took it and never answered) or `unknown` (a reused connection closed
 //! just as the request went out: the client cannot tell). `longest_ms` is
 //! the longest a `GET /health` took from connect to answer: with a kept
@@ -41,6 +53,7 @@ use std::{
 };
 
 use clap::{Parser, ValueEnum};
+use socket2::{Domain, Protocol, Socket, Type};
 use tools::{
     build_release,
     harness::{Launch, Server, Signal, describe_status},
@@ -83,6 +96,9 @@ enum Mode {
     Overlap,
     /// One kept socket; the new process starts after the old one exited
     AfterExit,
+    /// A socket of its own for each process, SO_REUSEPORT on one port; the
+    /// new process is serving before the old one is signalled
+    Reuseport,
 }
 
 fn step(text: &str) -> Result<String, String> {
@@ -123,6 +139,9 @@ struct Counts {
     ok: u64,
     errors: u64,
     refused: u64,
+    /// Of the refused: connections the kernel accepted and then reset
+    /// before the server read a byte (the rest were refused at connect).
+    reset: u64,
     broken: u64,
     unknown: u64,
     longest: Duration,
@@ -133,6 +152,7 @@ impl Counts {
         self.ok += other.ok;
         self.errors += other.errors;
         self.refused += other.refused;
+        self.reset += other.reset;
         self.broken += other.broken;
         self.unknown += other.unknown;
         self.longest = self.longest.max(other.longest);
@@ -152,22 +172,32 @@ fn run(options: &Options) -> Result<(), String> {
     let database = scratch.path().join("bookmarks.db");
     // The socket a service manager would keep; only the kept modes use it.
     let kept = match options.mode {
-        Mode::Bind => None,
-        _ => Some(TcpListener::bind("127.0.0.1:0").map_err(|err| format!("bind: {err}"))?),
+        Mode::Overlap | Mode::AfterExit => {
+            Some(TcpListener::bind("127.0.0.1:0").map_err(|err| format!("bind: {err}"))?)
+        }
+        Mode::Bind | Mode::Reuseport => None,
     };
-    let launch = |port: u16| {
+    let start = |port: u16| -> Result<Server, String> {
         let launch = Launch::binary(&options.step, &binary)
             .env("DATABASE_URL", &database)
             .env("SHUTDOWN_TIMEOUT", "5s")
             .env("SHUTDOWN_DELAY", &options.shutdown_delay)
             .env("PORT", port.to_string())
             .env("RUST_LOG", format!("warn,{}=info", options.step));
-        match &kept {
-            Some(listener) => launch.with_listener(listener),
-            None => launch,
+        match (&kept, options.mode) {
+            (Some(listener), _) => launch.with_listener(listener).try_start(),
+            (None, Mode::Reuseport) => {
+                let own = reuseport_listener(port)
+                    .map_err(|err| format!("a SO_REUSEPORT socket on port {port}: {err}"))?;
+                // The process has its copy at fd 3 once started; ours is
+                // closed here, or it would stay in the group, queueing
+                // connections nobody accepts.
+                launch.with_listener(&own).try_start()
+            }
+            (None, _) => launch.try_start(),
         }
     };
-    let mut server = launch(0).try_start()?;
+    let mut server = start(0)?;
     let addr = server.addr();
 
     let stop = AtomicBool::new(false);
@@ -184,14 +214,24 @@ fn run(options: &Options) -> Result<(), String> {
         let ended = (|| -> Result<(), String> {
             thread::sleep(options.interval);
             for _ in 0..options.restarts {
-                server.try_signal(Signal::SIGTERM)?;
-                if options.mode == Mode::Overlap {
-                    let next = launch(addr.port()).try_start()?;
-                    exits.push(wait_exit(&mut server)?);
-                    server = next;
-                } else {
-                    exits.push(wait_exit(&mut server)?);
-                    server = launch(addr.port()).try_start()?;
+                match options.mode {
+                    Mode::Reuseport => {
+                        let next = start(addr.port())?;
+                        server.try_signal(Signal::SIGTERM)?;
+                        exits.push(wait_exit(&mut server)?);
+                        server = next;
+                    }
+                    Mode::Overlap => {
+                        server.try_signal(Signal::SIGTERM)?;
+                        let next = start(addr.port())?;
+                        exits.push(wait_exit(&mut server)?);
+                        server = next;
+                    }
+                    Mode::Bind | Mode::AfterExit => {
+                        server.try_signal(Signal::SIGTERM)?;
+                        exits.push(wait_exit(&mut server)?);
+                        server = start(addr.port())?;
+                    }
                 }
                 thread::sleep(options.interval);
             }
@@ -225,7 +265,7 @@ fn run(options: &Options) -> Result<(), String> {
         millis(counts.longest)
     );
     println!(
-        "step={} mode={} restarts={} sent={} ok={} errors={} refused={} broken={} unknown={} longest_ms={} exits={}",
+        "step={} mode={} restarts={} sent={} ok={} errors={} refused={} broken={} unknown={} longest_ms={} exits={} reset={}",
         options.step,
         mode.get_name(),
         options.restarts,
@@ -236,9 +276,21 @@ fn run(options: &Options) -> Result<(), String> {
         counts.broken,
         counts.unknown,
         millis(counts.longest),
-        exits.join(",")
+        exits.join(","),
+        counts.reset
     );
     Ok(())
+}
+
+/// A listening socket on 127.0.0.1:`port` (0: a free one) with
+/// `SO_REUSEPORT`, so that another such socket can bind the same port.
+fn reuseport_listener(port: u16) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&SocketAddr::from(([127, 0, 0, 1], port)).into())?;
+    // tokio's backlog, as the steps have when they bind themselves.
+    socket.listen(1024)?;
+    Ok(socket.into())
 }
 
 fn wait_exit(server: &mut Server) -> Result<String, String> {
@@ -310,14 +362,84 @@ fn client(index: u32, addr: SocketAddr, stop: &AtomicBool, deadline: Instant) ->
             Err(Failure::WriteFailed | Failure::NoAnswer { .. }) if reused => counts.unknown += 1,
             // A new connection reset before a byte was read: the server
             // never took it.
-            Err(Failure::WriteFailed | Failure::NoAnswer { reset: true }) => counts.refused += 1,
+            Err(Failure::WriteFailed | Failure::NoAnswer { reset: true }) => {
+                counts.refused += 1;
+                counts.reset += 1;
+            }
             Err(Failure::NoAnswer { reset: false })
                 if open.reset_follows(Duration::from_millis(250)) =>
             {
-                counts.refused += 1
+                counts.refused += 1;
+                counts.reset += 1;
             }
             Err(_) => counts.broken += 1,
         }
     }
     counts
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        fs,
+        io::{ErrorKind, Read},
+        net::TcpStream,
+    };
+
+    use super::*;
+
+    /// Linux's `net.ipv4.tcp_migrate_req` (5.14 on): when set, a closing
+    /// listener's queue moves to another socket of its group instead.
+    fn migrates_queued_connections() -> bool {
+        fs::read_to_string("/proc/sys/net/ipv4/tcp_migrate_req")
+            .is_ok_and(|value| value.trim() != "0")
+    }
+
+    /// What `--mode reuseport` loses, shown on bare sockets: connections
+    /// the kernel has queued on one SO_REUSEPORT listener are reset when
+    /// that listener closes unaccepted, although another listener of the
+    /// group still serves the port. A kept socket handed from process to
+    /// process never closes, and keeps its queue.
+    #[test]
+    fn queued_connections_die_with_their_reuseport_listener() {
+        let old = reuseport_listener(0).unwrap();
+        let port = old.local_addr().unwrap().port();
+        let new = reuseport_listener(port).unwrap();
+        // The handshake completes in the kernel: each connect returns once
+        // its connection waits in one of the two queues.
+        let clients: Vec<TcpStream> = (0..64)
+            .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+            .collect();
+        drop(old);
+        new.set_nonblocking(true).unwrap();
+        let mut accepted = Vec::new();
+        while let Ok((stream, _)) = new.accept() {
+            accepted.push(stream);
+        }
+        // On loopback the resets are sent as the listener closes; a moment
+        // more for them to be taken in.
+        thread::sleep(Duration::from_millis(50));
+        let mut reset = 0;
+        for mut client in clients {
+            client.set_nonblocking(true).unwrap();
+            match client.read(&mut [0_u8; 1]) {
+                Err(err) if err.kind() == ErrorKind::ConnectionReset => reset += 1,
+                // Accepted by the new listener: open, nothing to read.
+                Err(err) if err.kind() == ErrorKind::WouldBlock => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        if migrates_queued_connections() {
+            assert_eq!((reset, accepted.len()), (0, 64), "tcp_migrate_req is on");
+        } else {
+            // The kernel's hash puts about half in each queue: the chance
+            // that all 64 went to the new one is 2^-64.
+            assert!(
+                reset > 0 && !accepted.is_empty(),
+                "reset {reset}, accepted {}",
+                accepted.len()
+            );
+            assert_eq!(reset + accepted.len(), 64);
+        }
+    }
 }
