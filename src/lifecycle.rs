@@ -37,13 +37,27 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// world need it: the two moments, the bookmarks created, and every
 /// WebSocket still open (they leave hyper at the upgrade, so the server's
 /// drain does not know them).
+///
+/// Shared behind one `Arc`: the middleware below is handed a clone per
+/// request, and cloning the tokens themselves would take their lock each
+/// time.
 #[derive(Clone)]
-pub struct Lifecycle {
+pub struct Lifecycle(Arc<Moments>);
+
+pub struct Moments {
     not_ready: CancellationToken,
     draining: CancellationToken,
     /// The JSON of each bookmark created, for `/events` and `/ws`.
     created: broadcast::Sender<Arc<str>>,
     websockets: TaskTracker,
+}
+
+impl std::ops::Deref for Lifecycle {
+    type Target = Moments;
+
+    fn deref(&self) -> &Moments {
+        &self.0
+    }
 }
 // ANCHOR_END: lifecycle
 
@@ -51,12 +65,12 @@ impl Lifecycle {
     /// `/ready` answers 503 once `not_ready` is cancelled; every stream
     /// ends once `draining` is.
     pub fn new(not_ready: CancellationToken, draining: CancellationToken) -> Self {
-        Lifecycle {
+        Lifecycle(Arc::new(Moments {
             not_ready,
             draining,
             created: broadcast::channel(64).0,
             websockets: TaskTracker::new(),
-        }
+        }))
     }
 
     /// `api` plus `/ready`, `/events` and `/ws`; every bookmark that
@@ -71,7 +85,7 @@ impl Lifecycle {
         api.merge(own)
             .layer(middleware::from_fn_with_state(self.clone(), announce))
             .layer(middleware::from_fn_with_state(
-                self.not_ready.clone(),
+                self.clone(),
                 close_when_not_ready,
             ))
     }
@@ -109,13 +123,16 @@ async fn ready(State(state): State<Lifecycle>) -> (StatusCode, &'static str) {
 /// in its `src/proto/h2/mod.rs`) and GOAWAY, at the drain, does this job;
 /// and not for the 101 that switches a connection to WebSocket.
 async fn close_when_not_ready(
-    State(not_ready): State<CancellationToken>,
+    State(state): State<Lifecycle>,
     request: Request,
     next: Next,
 ) -> Response {
     let http1 = request.version() <= Version::HTTP_11;
     let mut response = next.run(request).await;
-    if http1 && not_ready.is_cancelled() && response.status() != StatusCode::SWITCHING_PROTOCOLS {
+    if http1
+        && state.not_ready.is_cancelled()
+        && response.status() != StatusCode::SWITCHING_PROTOCOLS
+    {
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -173,7 +190,7 @@ async fn events(
             .data("the server is shutting down"))
     });
     let stream = created
-        .take_until(state.draining.cancelled_owned())
+        .take_until(state.draining.clone().cancelled_owned())
         .chain(goodbye);
     Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
 }
@@ -195,7 +212,7 @@ async fn websocket(State(state): State<Lifecycle>, upgrade: WebSocketUpgrade) ->
     let created = created(&state);
     upgrade.on_upgrade(move |socket| async move {
         let _open = open;
-        feed(socket, created, state.draining).await;
+        feed(socket, created, state.draining.clone()).await;
     })
 }
 

@@ -4,7 +4,7 @@
 use std::{fs::OpenOptions, io::IsTerminal, path::Path};
 
 use tracing_appender::non_blocking::WorkerGuard;
-use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
 
 use crate::StartupError;
 
@@ -27,16 +27,18 @@ pub fn init() -> Result<(), StartupError> {
 /// make sure the last lines reach the file. `std::process::exit` runs no destructors, so a
 /// process that ends that way loses them, `server stopped` among them.
 pub fn init_with_file(log_file: Option<&Path>) -> Result<Option<WorkerGuard>, StartupError> {
-    let filter = || match std::env::var("RUST_LOG") {
+    // One filter for the whole subscriber, not one per output: with
+    // per-layer filters every span is recorded before a layer declines it,
+    // a cost on every request at the default level.
+    let filter = match std::env::var("RUST_LOG") {
         Ok(directives) => EnvFilter::try_new(&directives)
-            .map_err(|err| StartupError(format!("invalid RUST_LOG={directives:?}: {err}"))),
-        Err(_) => Ok(EnvFilter::new("info")),
+            .map_err(|err| StartupError(format!("invalid RUST_LOG={directives:?}: {err}")))?,
+        Err(_) => EnvFilter::new("info"),
     };
     let stdout = tracing_subscriber::fmt::layer()
         // Colour codes only for a person at a terminal: tests and log
         // collectors read the plain text.
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_filter(filter()?);
+        .with_ansi(std::io::stdout().is_terminal());
     let (file, guard) = match log_file {
         Some(path) => {
             let file = OpenOptions::new()
@@ -54,13 +56,13 @@ pub fn init_with_file(log_file: Option<&Path>) -> Result<Option<WorkerGuard>, St
                 .finish(file);
             let layer = tracing_subscriber::fmt::layer()
                 .with_ansi(false)
-                .with_writer(writer)
-                .with_filter(filter()?);
+                .with_writer(writer);
             (Some(layer), Some(guard))
         }
         None => (None, None),
     };
     tracing_subscriber::registry()
+        .with(filter)
         .with(stdout)
         .with(file)
         .try_init()
