@@ -9,7 +9,7 @@
 #   scripts/slow-clients.sh --book   # and write book/src/figures/slow-clients.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build -q --bin step4
+scripts/timed-build.sh -q --bin step4
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 {
