@@ -3,10 +3,10 @@
 # in flight that outlives the deadline: the median and range (min-max) of
 # several stops per step and kind.
 #
-#   scripts/bound.sh                  # 10 stops per step and kind, steps 3-6
+#   scripts/bound.sh                  # 10 stops per step and kind, steps 3-9
 #   scripts/bound.sh --runs 3         # fewer stops
 #   scripts/bound.sh --second         # a second SIGTERM 100 ms after the
-#                                     # first (steps 4-6): time after it
+#                                     # first (steps 4-9): time after it
 #   scripts/bound.sh --book           # also write book/src/figures/bound.txt
 #                                     # (bound-second.txt with --second)
 #   scripts/bound.sh --bins DIR       # measure DIR/step3 … instead of a
@@ -19,7 +19,7 @@
 #   blocking  GET /slow?ms=WORK&mode=blocking  a blocking thread sleeping
 #   query     GET /slow?ms=WORK&mode=query     a write transaction, SQLite busy
 #   half      half a request line, `GET /hea`, and then nothing
-#   worker    steps 5 and 6: a link-check unit of WORK ms in progress
+#   worker    steps 6-9: a link-check unit of WORK ms in progress
 #
 # Each stop: start the step (PORT=0, a fresh database, SHUTDOWN_TIMEOUT of
 # 500 ms), put the work in flight, wait until the step logs that it has it,
@@ -40,7 +40,7 @@ second=false
 book=false
 bins=""
 bins_arg=""
-steps=(step3 step4 step5 step6)
+steps=(step3 step4 step5 step6 step7 step8 step9)
 kinds=(async blocking query half worker)
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -79,7 +79,7 @@ trap cleanup EXIT
 if [ -z "$bins" ]; then
   build=()
   for step in "${steps[@]}"; do build+=(--bin "$step"); done
-  cargo build --release --quiet "${build[@]}"
+  scripts/timed-build.sh --release --quiet "${build[@]}"
   bins="${CARGO_TARGET_DIR:-target}/release"
 fi
 for step in "${steps[@]}"; do
@@ -185,7 +185,7 @@ results=$frozen/results.txt
 failed=0
 for kind in "${kinds[@]}"; do
   for step in "${steps[@]}"; do
-    if [ "$kind" = worker ] && [[ "$step" =~ ^step[1-4]$ ]]; then continue; fi
+    if [ "$kind" = worker ] && [[ "$step" =~ ^step[1-5]$ ]]; then continue; fi
     for run in $(seq 1 "$runs"); do
       if line=$(stop_once "$step" "$kind"); then
         echo "$kind $step $line" >>"$results"
@@ -212,7 +212,7 @@ args=""
 [ "$runs" != 10 ] && args+=" --runs $runs"
 [ "$work_ms" != 60000 ] && args+=" --work $work_ms"
 $second && args+=" --second"
-[ "${steps[*]}" != "$(printf '%s\n' step3 step4 step5 step6 | grep -vx "$($second && echo step3)" | xargs)" ] && args+=" --steps \"${steps[*]}\""
+[ "${steps[*]}" != "$(printf '%s\n' step3 step4 step5 step6 step7 step8 step9 | grep -vx "$($second && echo step3)" | xargs)" ] && args+=" --steps \"${steps[*]}\""
 [ "${kinds[*]}" != "async blocking query half worker" ] && args+=" --kinds \"${kinds[*]}\""
 [ -n "$bins_arg" ] && args+=" --bins $bins_arg"
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What `Connection: close` from the signal on does for pooled clients:
-# `loadtest step6 --shutdown-delay 1s`, seeds 1 to 10, against step 6 as
+# `loadtest step7 --shutdown-delay 1s`, seeds 1 to 10, against step 7 as
 # it is and against the same tree with the header taken out (one condition
 # in src/lifecycle.rs made false, in a copy under target/). The column to
 # read is `unknown`: requests sent on a kept-alive connection just as the
@@ -35,22 +35,22 @@ if text.count(rule) != 1:
     sys.exit(f"{path}: expected one `{rule}`; update this script")
 open(path, "w").write(text.replace(rule, "if false && http1 && not_ready.is_cancelled()"))
 PY
-cargo build -q --release --bin step6 --manifest-path "$tmp/tree/Cargo.toml" \
+scripts/timed-build.sh -q --release --bin step7 --manifest-path "$tmp/tree/Cargo.toml" \
     --target-dir target/without-close
-cargo build -q --release --bin step6
-cargo build -q --release -p tools --bin loadtest
+scripts/timed-build.sh -q --release --bin step7
+scripts/timed-build.sh -q --release -p tools --bin loadtest
 dir=$(dirname "$(cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/x")
 
 {
-    echo "# scripts/connection-close.sh: loadtest step6 --shutdown-delay 1s, seeds 1..$runs," \
+    echo "# scripts/connection-close.sh: loadtest step7 --shutdown-delay 1s, seeds 1..$runs," \
         "without Connection: close and with it; $(git rev-parse --short HEAD)," \
         "$(date +%F), $(uname -s) $(uname -m), $(nproc) cores"
     for variant in without with; do
-        binary=$dir/step6
-        [ "$variant" = without ] && binary=target/without-close/release/step6
+        binary=$dir/step7
+        [ "$variant" = without ] && binary=target/without-close/release/step7
         for seed in $(seq "$runs"); do
-            line=$("$dir/loadtest" step6 --shutdown-delay 1s --seed "$seed" --binary "$binary" | tail -n 1)
+            line=$("$dir/loadtest" step7 --shutdown-delay 1s --seed "$seed" --binary "$binary" | tail -n 1)
             echo "$variant $line"
         done
     done

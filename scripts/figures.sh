@@ -49,7 +49,7 @@ fi
 mapfile -t steps < <(ls src/bin | sed -nE 's/^(step[0-9]+)(\.rs)?$/\1/p' | sort -V)
 bins=(--bin loadtest)
 for step in "${steps[@]}"; do bins+=(--bin "$step"); done
-cargo build --release --quiet --package bookmarks --package tools "${bins[@]}"
+scripts/timed-build.sh --release --quiet --package bookmarks --package tools "${bins[@]}"
 release="${CARGO_TARGET_DIR:-target}/release"
 
 frozen=$(mktemp -d)

@@ -21,8 +21,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir "$tmp/tree"
 git archive "$before" | tar -x -C "$tmp/tree"
-cargo build -q --bin step4 --manifest-path "$tmp/tree/Cargo.toml" --target-dir target/before
-cargo build -q --bin step4
+scripts/timed-build.sh -q --bin step4 --manifest-path "$tmp/tree/Cargo.toml" --target-dir target/before
+scripts/timed-build.sh -q --bin step4
 
 # Appends `client|framing|413s` lines of one round against binary $2 to $1.
 round() {

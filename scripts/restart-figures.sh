@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Restarts a step 10 times under load, three ways, and writes what the
-# clients saw to book/src/figures/restart.txt (the step 7 chapter's table):
+# clients saw to book/src/figures/restart.txt (the step 9 chapter's table):
 #
-#   step6, bound anew: each process binds the port; the new one starts
+#   step7, bound anew: each process binds the port; the new one starts
 #          once the old one has exited;
-#   step7, overlap: one kept socket handed over as fd 3; the new process
+#   step9, overlap: one kept socket handed over as fd 3; the new process
 #          starts at the old one's SIGTERM;
-#   step7, after exit: the same socket; the new process starts only once
+#   step9, after exit: the same socket; the new process starts only once
 #          the old one has exited, as `systemctl restart` does.
 #
-# Each with SHUTDOWN_DELAY=0s, and the two step 7 ways again with 1s: during
+# Each with SHUTDOWN_DELAY=0s, and the two step 9 ways again with 1s: during
 # the delay every HTTP/1.1 answer says `Connection: close`, so no client is
 # left holding a kept-alive connection when the drain closes it.
 #
@@ -23,16 +23,16 @@ cd "$(dirname "$0")/.."
 out=book/src/figures/restart.txt
 [ "${1:-}" = "--print" ] && out=/dev/null
 
-cargo build --release --quiet --bin step6 --bin step7
-cargo build --release --quiet -p tools --bin restart
+scripts/timed-build.sh --release --quiet --bin step7 --bin step9
+scripts/timed-build.sh --release --quiet -p tools --bin restart
 dir=$(dirname "$(cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/x")
 
-rows=("step6 --mode bind --shutdown-delay 0s"
-  "step7 --mode overlap --shutdown-delay 0s"
-  "step7 --mode after-exit --shutdown-delay 0s"
-  "step7 --mode overlap --shutdown-delay 1s"
-  "step7 --mode after-exit --shutdown-delay 1s")
+rows=("step7 --mode bind --shutdown-delay 0s"
+  "step9 --mode overlap --shutdown-delay 0s"
+  "step9 --mode after-exit --shutdown-delay 0s"
+  "step9 --mode overlap --shutdown-delay 1s"
+  "step9 --mode after-exit --shutdown-delay 1s")
 {
   echo "# scripts/restart-figures.sh: 10 restarts each, 8 clients, 500 ms of load between restarts"
   printf '%-6s %-10s %5s %8s %8s %8s %8s %8s %8s %11s\n' \

@@ -22,8 +22,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-cargo build --release --quiet -p tools --bin rollout
-cargo build --release --quiet --bin step2 --bin step6
+scripts/timed-build.sh --release --quiet -p tools --bin rollout
+scripts/timed-build.sh --release --quiet --bin step2 --bin step7
 rollout=target/release/rollout
 out=book/src/figures/rollout.txt
 tmp=$(mktemp)
@@ -49,12 +49,12 @@ row() {
   echo
 } >"$tmp"
 row "step 2" step2 --binary target/release/step2
-row "step 6, SHUTDOWN_DELAY=0" step6 --binary target/release/step6 --delay 0s
-row "step 6, delay sized (1500ms)" step6 --binary target/release/step6 --sized-delay
-row "step 6, delay 0, HAProxy retry-on" step6 --binary target/release/step6 --delay 0s --retry
+row "step 7, SHUTDOWN_DELAY=0" step7 --binary target/release/step7 --delay 0s
+row "step 7, delay sized (1500ms)" step7 --binary target/release/step7 --sized-delay
+row "step 7, delay 0, HAProxy retry-on" step7 --binary target/release/step7 --delay 0s --retry
 cp "$tmp" "$out"
 cat "$out"
 
-"$rollout" --rollouts 1 --timeline step6 --binary target/release/step6 --sized-delay \
+"$rollout" --rollouts 1 --timeline step7 --binary target/release/step7 --sized-delay \
   | grep -v '^step=' >book/src/figures/rollout-timeline.txt
 echo "wrote $out and book/src/figures/rollout-timeline.txt"

@@ -19,7 +19,7 @@ fi
 
 bins=(--bin timeline)
 for step in "${steps[@]}"; do bins+=(--bin "$step"); done
-cargo build --release --quiet --package bookmarks --package tools "${bins[@]}"
+scripts/timed-build.sh --release --quiet --package bookmarks --package tools "${bins[@]}"
 release="${CARGO_TARGET_DIR:-target}/release"
 
 # Copies under another name: a `kill "$(pgrep -x step3)"` typed in another

@@ -66,6 +66,9 @@ pub fn build_release(step: &str) -> Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     // The steps are the workspace's root package, one level up.
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    // A first release build takes minutes: say so, or the tool looks hung.
+    eprintln!("building {step} (release; a first build takes minutes)");
+    let started = std::time::Instant::now();
     let output = Command::new(cargo)
         .args([
             "build",
@@ -87,6 +90,7 @@ pub fn build_release(step: &str) -> Result<PathBuf, String> {
             "cargo could not build {step} (its message is above)"
         ));
     }
+    eprintln!("built {step} in {:.1} s", started.elapsed().as_secs_f64());
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
