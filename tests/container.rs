@@ -28,7 +28,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use libtest2_mimic::{Harness, RunContext, RunError, RunResult, Trial};
+use libtest2_mimic::{RunContext, RunError, RunResult, Trial};
 use nix::sys::resource::{Resource, getrlimit};
 use tools::{
     client::{post_json, slow_request_in_flight},
@@ -49,45 +49,39 @@ const DOCKER_GRACE: u64 = 10;
 /// The grace period of the stops that use it up: short, for a fast suite.
 const SHORT_GRACE: u64 = 2;
 
-fn main() {
-    let trials = [
+/// The trials of this file, for `tests/steps.rs` to run with the rest: they
+/// mostly wait (for a grace period, a drain, podman), beside the others.
+pub fn trials() -> Vec<Trial> {
+    vec![
         Trial::test(
-            "step2_as_pid_1_drains_on_podman_stop",
+            "container::step2_as_pid_1_drains_on_podman_stop",
             step2_as_pid_1_drains_on_podman_stop,
         ),
         Trial::test(
-            "step3_deadline_ends_the_drain_before_the_sigkill",
+            "container::step3_deadline_ends_the_drain_before_the_sigkill",
             step3_deadline_ends_the_drain_before_the_sigkill,
         ),
         Trial::test(
-            "step4_second_signal_forces_the_cut_off",
+            "container::step4_second_signal_forces_the_cut_off",
             step4_second_signal_forces_the_cut_off,
         ),
         Trial::test(
-            "step1_as_pid_1_waits_out_the_grace_period",
+            "container::step1_as_pid_1_waits_out_the_grace_period",
             step1_as_pid_1_waits_out_the_grace_period,
         ),
         Trial::test(
-            "step1_behind_init_stops_at_once",
+            "container::step1_behind_init_stops_at_once",
             step1_behind_init_stops_at_once,
         ),
         Trial::test(
-            "shell_form_entrypoint_waits_out_the_grace_period",
+            "container::shell_form_entrypoint_waits_out_the_grace_period",
             shell_form_entrypoint_waits_out_the_grace_period,
         ),
         Trial::test(
-            "shell_form_behind_init_stops_at_once_undrained",
+            "container::shell_form_behind_init_stops_at_once_undrained",
             shell_form_behind_init_stops_at_once_undrained,
         ),
-    ];
-    // The trials mostly wait (for a grace period, a drain, podman), so
-    // they all run at once unless --test-threads says otherwise: the
-    // harness would otherwise run as many as there are cores.
-    let mut args: Vec<String> = env::args().collect();
-    if !args.iter().any(|arg| arg.starts_with("--test-threads")) {
-        args.push(format!("--test-threads={}", trials.len()));
-    }
-    Harness::with_args(args).discover(trials).main();
+    ]
 }
 
 // ANCHOR: drain

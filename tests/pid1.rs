@@ -14,7 +14,7 @@
 
 use std::{process::Command, time::Duration};
 
-use libtest2_mimic::{Harness, RunContext, RunResult, Trial};
+use libtest2_mimic::{RunContext, RunResult, Trial};
 use nix::{sys::signal::kill, unistd::Pid};
 use tools::{
     client::get,
@@ -23,19 +23,18 @@ use tools::{
 
 const UNSHARE: [&str; 4] = ["unshare", "--pid", "--fork", "--kill-child"];
 
-fn main() {
-    Harness::with_env()
-        .discover([
-            Trial::test(
-                "step1_as_pid_1_ignores_sigterm",
-                step1_as_pid_1_ignores_sigterm,
-            ),
-            Trial::test(
-                "step7_as_pid_1_shuts_down_cleanly",
-                step7_as_pid_1_shuts_down_cleanly,
-            ),
-        ])
-        .main();
+/// The trials of this file, for `tests/steps.rs` to run with the rest.
+pub fn trials() -> Vec<Trial> {
+    vec![
+        Trial::test(
+            "pid1::step1_as_pid_1_ignores_sigterm",
+            step1_as_pid_1_ignores_sigterm,
+        ),
+        Trial::test(
+            "pid1::step7_as_pid_1_shuts_down_cleanly",
+            step7_as_pid_1_shuts_down_cleanly,
+        ),
+    ]
 }
 
 /// Marks the running test ignored, with the reason, where this machine

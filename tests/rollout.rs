@@ -8,19 +8,18 @@
 
 use std::time::Duration;
 
-use libtest2_mimic::{Harness, RunContext, RunResult, Trial};
+use libtest2_mimic::{RunContext, RunResult, Trial};
 use tools::{
     harness::built_binary,
     rollout::{self, Checks, Plan},
 };
 
-fn main() {
-    Harness::with_env()
-        .discover([Trial::test(
-            "step7_sized_delay_fails_no_request_in_a_rollout",
-            step7_sized_delay_fails_no_request_in_a_rollout,
-        )])
-        .main();
+/// The trial of this file, for `tests/steps.rs` to run with the rest.
+pub fn trials() -> Vec<Trial> {
+    vec![Trial::test(
+        "rollout::step7_sized_delay_fails_no_request_in_a_rollout",
+        step7_sized_delay_fails_no_request_in_a_rollout,
+    )]
 }
 
 // ANCHOR: rollout_test

@@ -345,6 +345,11 @@ pub fn checks_for(has: Has) -> Vec<Check> {
 /// (`RUST_TEST_THREADS`, else 16: the checks wait on processes, not on the
 /// CPU). Takes the usual test arguments (a filter, `--list`, …).
 pub fn run_checks(binaries: &[Binary]) -> ! {
+    run_checks_with(binaries, Vec::new())
+}
+
+/// As [`run_checks`], with `more` trials of the caller's own beside them.
+pub fn run_checks_with(binaries: &[Binary], more: Vec<libtest2_mimic::Trial>) -> ! {
     use libtest2_mimic::{Harness, Trial};
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if !args
@@ -362,7 +367,7 @@ pub fn run_checks(binaries: &[Binary]) -> ! {
             })
         })
     });
-    Harness::with_args(args).discover(trials).main()
+    Harness::with_args(args).discover(trials.chain(more)).main()
 }
 
 #[cfg(test)]
