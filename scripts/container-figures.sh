@@ -46,20 +46,22 @@ ulimits=(--ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc")
 
 # The reader's prebuilt build, with target/release as the context.
 for step in step1 step2 step3 step4 "$shipped"; do
-  podman build --quiet "${ulimits[@]}" -f deploy/Dockerfile --build-arg "BASE=$base" \
+  podman build --quiet --label bookmarks-figures "${ulimits[@]}" -f deploy/Dockerfile --build-arg "BASE=$base" \
     --build-arg "BIN=$step" --build-arg BINARY_FROM=prebuilt -t "$image:$step" "$release" >/dev/null
 done
-# Whatever a run leaves, even one that fails: its containers, found by
-# their label, and the temporary directories under $work.
+# Whatever a run leaves, even one that fails: its containers and the
+# images its builds replaced, found by their label, and the temporary
+# directories under $work.
 work=$(mktemp -d)
 cleanup() {
   podman ps --all --quiet --filter label=bookmarks-figures | xargs -r podman rm --force --time 0 >/dev/null
+  podman image prune --force --filter label=bookmarks-figures >/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
 mkdir "$work/context"
 printf 'FROM %s\nENTRYPOINT /usr/local/bin/bookmarks\n' "$image:step2" >"$work/context/Dockerfile"
-podman build --quiet -t "$image:step2-shell-form" "$work/context" >/dev/null
+podman build --quiet --label bookmarks-figures -t "$image:step2-shell-form" "$work/context" >/dev/null
 
 now() { date +%s.%N; }
 since() { awk -v start="$1" -v end="$(now)" 'BEGIN { printf "%.3f", end - start }'; }
