@@ -22,12 +22,20 @@
 //!                                   written, with its output
 //! $ curl -sS 'localhost:8080/slow?ms=5000' &
 //!                                   the same in the background: its output is
-//!                                   shown when it ends
+//!                                   shown when it ends; a command that ends
+//!                                   with `\` goes on on the next line, which
+//!                                   is shown as written (indent it by two)
 //! wait-log slow request started     wait (10 s at most) for a log line that
 //!                                   contains the text; not shown
 //! sleep 200ms                       wait; not shown
 //! signal TERM                       kill(2) the step; shown as
 //!                                   `$ kill -TERM "$(pgrep -x step2)"`
+//! alive                             shown as `$ pgrep -x step2 >/dev/null &&
+//!                                   echo "step2 is still running"`, with that
+//!                                   line if the step has not exited
+//! measured                          the output varies from run to run (counts,
+//!                                   times): scripts/listings.sh writes it, and
+//!                                   `cargo xtask check book` does not replay it
 //! exit                              wait (30 s at most) for the exit and the
 //!                                   background commands; shown as `$ echo $?`
 //!                                   and the status (128 + the signal's number
@@ -36,13 +44,16 @@
 //!
 //! In a `$` command, `8080` stands for the step's port (each run binds
 //! port 0, so scenarios run side by side) and `$DATABASE_URL` for its
-//! database. The shell commands run under `sh -c` with curl on the PATH.
+//! database. Each run has a directory of its own: the commands run there,
+//! and a relative `DATABASE_URL` or `LOG_FILE` given to `start` names a
+//! file in it. The commands run under `bash -c`, in the environment this
+//! tool was given; before a `start`, a command runs as written.
 //!
 //! # What is normalised
 //!
 //! So that a listing reads the same from run to run: the timestamp in front
 //! of each log line is dropped, the port is shown as 8080 and `pid=` as
-//! 4242; a line wider than 88 columns is broken at a space, and each
+//! 4242; a line of output wider than 88 columns is broken at a space, and each
 //! continuation is indented by two spaces. Durations (`latency=12 ms`) are
 //! printed as measured. `cargo xtask check book` compares the commands and
 //! the log lines in order, the rest (a client's output, whose moment
@@ -115,7 +126,20 @@ impl Run {
                 let server = self.server.as_mut().ok_or("no step started yet")?;
                 server.try_signal(signal).map(drop)
             }
+            "alive" => {
+                self.show(format!(
+                    "$ pgrep -x {0} >/dev/null && echo \"{0} is still running\"",
+                    self.step
+                ));
+                let server = self.server.as_mut().ok_or("no step started yet")?;
+                if server.wait_exit(Duration::ZERO).is_none() {
+                    self.show(format!("{} is still running", self.step));
+                }
+                Ok(())
+            }
             "exit" => self.exit(),
+            // For `cargo xtask check book`, which does not replay it.
+            "measured" => Ok(()),
             _ => Err(format!("unknown directive {word:?}")),
         }
     }
@@ -137,7 +161,16 @@ impl Run {
         shown.push_str(&format!("cargo run --bin {step}"));
         self.show(shown);
         let mut launch = Launch::new(&step).env("SHUTDOWN_TIMEOUT", "10s");
+        let scratch = launch.db_path().parent().expect("a directory").to_owned();
         for (key, value) in &vars {
+            // A file named as a reader would (`DATABASE_URL=step6.db`) goes
+            // in this run's own directory, where the commands run too.
+            let value = match key.as_str() {
+                "DATABASE_URL" | "LOG_FILE" if Path::new(value).is_relative() => {
+                    scratch.join(value).into_os_string()
+                }
+                _ => value.into(),
+            };
             launch = launch.env(key, value);
         }
         if let Some(old) = self.server.take() {
@@ -154,18 +187,24 @@ impl Run {
             Some(command) => (command.trim_end().to_owned(), true),
             None => (command.to_owned(), false),
         };
-        let server = self.server()?;
-        let port = server.addr().port().to_string();
-        let runnable = command
-            .replace(SHOWN_PORT, &port)
-            .replace("$DATABASE_URL", &server.db_path.to_string_lossy());
+        // Before any step starts, a command runs as written.
+        let mut shell = Command::new("bash");
+        let (port, runnable) = match &self.server {
+            Some(server) => {
+                if let Some(dir) = server.db_path.parent() {
+                    shell.current_dir(dir);
+                }
+                let port = server.addr().port().to_string();
+                let runnable = command
+                    .replace(SHOWN_PORT, &port)
+                    .replace("$DATABASE_URL", &server.db_path.to_string_lossy());
+                (port, runnable)
+            }
+            None => (SHOWN_PORT.to_owned(), command),
+        };
         let events = Arc::clone(&self.events);
-        let run = move || {
-            let output = Command::new("/bin/sh")
-                .args(["-c", &runnable])
-                .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-                .stdin(Stdio::null())
-                .output();
+        let mut run = move || {
+            let output = shell.args(["-c", &runnable]).stdin(Stdio::null()).output();
             let text = match output {
                 Ok(output) => {
                     let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -177,7 +216,10 @@ impl Run {
             let mut events = events.lock().unwrap();
             let at = Instant::now();
             for line in text.lines() {
-                events.push((at, line.replace(&format!(":{port}"), ":8080")));
+                let line = line
+                    .replace(&format!(":{port}"), ":8080")
+                    .replace(&format!("port {port}"), "port 8080");
+                events.push((at, line));
             }
         };
         if background {
@@ -211,7 +253,7 @@ impl Run {
             let _ = handle.join();
         }
         let mut events = self.events.lock().unwrap().clone();
-        events.extend(self.finished_lines.drain(..));
+        events.append(&mut self.finished_lines);
         if let Some(server) = self.server.as_mut() {
             server.kill();
             events.extend(stamped_lines(server));
@@ -232,6 +274,10 @@ const WIDTH: usize = 88;
 /// `line` broken at spaces into lines of at most [`WIDTH`] characters,
 /// each continuation indented by two spaces; each ends with a newline.
 fn wrap(line: &str) -> String {
+    // A command is shown whole, to be copied whole.
+    if line.starts_with("$ ") {
+        return format!("{line}\n");
+    }
     let mut out = String::new();
     let mut current = String::new();
     for word in line.split(' ') {
@@ -298,12 +344,20 @@ fn play(path: &Path) -> Result<String, String> {
         background: Vec::new(),
         finished_lines: Vec::new(),
     };
-    for (number, line) in scenario.lines().enumerate() {
-        let line = line.trim();
+    let mut lines = scenario.lines().enumerate();
+    while let Some((number, line)) = lines.next() {
+        let mut line = line.trim().to_owned();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        run.directive(line)
+        // A command continued with `\` takes the next line too, shown as
+        // written; bash reads the two as one.
+        while line.ends_with('\\') {
+            let Some((_, next)) = lines.next() else { break };
+            line.push('\n');
+            line.push_str(next.trim_end());
+        }
+        run.directive(&line)
             .map_err(|err| format!("{}:{}: {err}", path.display(), number + 1))?;
     }
     run.transcript()
