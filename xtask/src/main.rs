@@ -13,7 +13,8 @@
 //!
 //! The book: every include resolves, every step has a chapter, every
 //! chapter is in the summary, links land, the stored diffs still turn one
-//! step into the next; and the book as mdBook renders it has every heading,
+//! step into the next, every listing of a run is what a fresh run of its
+//! scenario prints; and the book as mdBook renders it has every heading,
 //! no stray code fence, and every image and link target.
 //!
 //! These are not part of `cargo test`: a reader who solves a lesson would
@@ -21,6 +22,7 @@
 
 mod book;
 mod lessons;
+mod listings;
 mod rendered;
 
 use std::{
@@ -74,6 +76,10 @@ fn main() -> ExitCode {
             (
                 "book: stored diffs match the steps",
                 book::stored_diffs_match_the_steps,
+            ),
+            (
+                "book: the listings of runs match a fresh run",
+                listings::listings_match_a_fresh_run,
             ),
             (
                 "book: the rendered pages are whole",
