@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Writes book/src/diffs/stepN.diff: what changed from src/bin/step(N-1).rs
-# to src/bin/stepN.rs, as `diff -u` prints it. The chapters include these
-# files; `cargo xtask check book` fails when one no longer matches the code.
+# to src/bin/stepN.rs, as `diff -u` prints it; and book/src/diffs/stepN.rs,
+# the step's code as the diffs see it, which each chapter shows whole at
+# its end. The chapters include these files; `cargo xtask check book` fails
+# when one no longer matches the code.
 #
 # Left out on both sides: lines holding `ANCHOR:` or `ANCHOR_END:` markers
 # (they only mark code for the book, and mdBook hides them too), and the
@@ -25,6 +27,8 @@ for file in src/bin/step*.rs; do
     n=${file#src/bin/step}
     n=${n%.rs}
     case $n in '' | *[!0-9]*) continue ;; esac
+    strip_anchors "$file" >"$out/step$n.rs"
+    echo "$out/step$n.rs: $file"
     prev=src/bin/step$((n - 1)).rs
     [ -f "$prev" ] || continue
     strip_anchors "$prev" >"$tmp/old"

@@ -648,6 +648,38 @@ pub fn stored_diffs_match_the_steps() -> Vec<String> {
     if paths_checked == 0 {
         problems.push(format!("{}: no stepN.diff to check", shown(&diffs)));
     }
+    problems.extend(stored_steps_match_the_steps(&diffs));
+    problems
+}
+
+/// `book/src/diffs/stepN.rs`, the whole step as the chapters show it, is
+/// `src/bin/stepN.rs` without its anchors and `//!` header.
+fn stored_steps_match_the_steps(diffs: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Ok(entries) = fs::read_dir(diffs) else {
+        return problems;
+    };
+    for entry in entries {
+        let path = entry.expect("a directory entry").path();
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !(file.starts_with("step") && file.ends_with(".rs")) {
+            continue;
+        }
+        let step_file = format!("src/bin/{file}");
+        let Ok(step) = fs::read_to_string(root().join(&step_file)) else {
+            problems.push(format!(
+                "diffs/{file}: {step_file} no longer exists; delete it or run book/gen-diffs.sh"
+            ));
+            continue;
+        };
+        let stored = fs::read_to_string(&path).unwrap_or_default();
+        if stored.lines().collect::<Vec<_>>() != without_anchors(&step) {
+            problems.push(format!(
+                "diffs/{file} is stale: it is not {step_file} without its anchors; \
+                 run book/gen-diffs.sh"
+            ));
+        }
+    }
     problems
 }
 

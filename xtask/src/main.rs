@@ -15,7 +15,8 @@
 //!
 //! The book: every include resolves, every step has a chapter, every
 //! chapter is in the summary, links land, the stored diffs still turn one
-//! step into the next; and the book as mdBook renders it has every heading,
+//! step into the next, every listing of a run is what a fresh run of its
+//! scenario prints; and the book as mdBook renders it has every heading,
 //! no stray code fence, and every image and link target.
 //!
 //! These are not part of `cargo test`: a reader who solves a lesson would
@@ -23,6 +24,7 @@
 
 mod book;
 mod lessons;
+mod listings;
 mod rendered;
 
 use std::{
@@ -80,6 +82,10 @@ fn main() -> ExitCode {
             (
                 "book: each lesson's quiz is in a chapter",
                 lessons::each_lesson_is_in_a_chapter,
+            ),
+            (
+                "book: the listings of runs match a fresh run",
+                listings::listings_match_a_fresh_run,
             ),
             (
                 "book: the rendered pages are whole",

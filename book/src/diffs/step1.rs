@@ -1,0 +1,27 @@
+
+use std::process::ExitCode;
+
+use bookmarks::{StartupError, config::Config, routes::app, telemetry};
+use tracing::info;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // A setting that is wrong, a port taken: one line on standard error
+    // and exit status 2.
+    run().await.unwrap_or_else(StartupError::report)
+}
+
+async fn run() -> Result<ExitCode, StartupError> {
+    let config = Config::from_env()?;
+    telemetry::init()?;
+    let store = bookmarks::open_database(&config)?;
+    let listener = bookmarks::listen(&config).await?;
+
+    let addr = listener.local_addr()?;
+    info!(%addr, pid = std::process::id(), "server starting");
+    // Serves until the process dies. Nothing after this line runs on a
+    // signal: the kernel's default action for SIGINT and SIGTERM is to end
+    // the process on the spot.
+    axum::serve(listener, app(store)).await?;
+    Ok(ExitCode::SUCCESS)
+}
