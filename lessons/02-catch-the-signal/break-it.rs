@@ -1,15 +1,6 @@
-//! Step 2: catch the signal and drain.
-//!
-//! The first SIGINT or SIGTERM stops accepting, lets the requests in flight
-//! finish, closes the database and exits 0. Chapter:
-//! `book/src/ch02-step2-drain.md`.
-//!
-//! Run with `cargo run --bin step2`, then, in a second terminal:
-//!
-//! ```not_rust
-//! curl -i 'localhost:8080/slow?ms=5000'    # and, before it answers:
-//! kill -TERM "$(pgrep -x step2)"           # curl still gets 200 OK
-//! ```
+//! Lesson 2, break it: step 2 with one common mistake planted.
+//! `cargo test -p lessons --test lesson2-break` fails; find the
+//! mistake from what the checks report, and fix it here.
 
 use std::process::ExitCode;
 

@@ -1,17 +1,6 @@
-//! Step 3: drain with a deadline, then cut off what is left.
-//!
-//! The drain may take `SHUTDOWN_TIMEOUT` (default `10s`) from the signal;
-//! then every connection still open is cut off (`abandoned`), the database
-//! closed, and the exit status is 1. Chapter:
-//! `book/src/ch03-step3-deadline.md`.
-//!
-//! Run with `SHUTDOWN_TIMEOUT=3s cargo run --bin step3`, then, in a second
-//! terminal:
-//!
-//! ```not_rust
-//! curl -i 'localhost:8080/slow?ms=60000'   # and, before it answers:
-//! kill -TERM "$(pgrep -x step3)"           # 3 s later: Empty reply, exit 1
-//! ```
+//! Lesson 3, break it: step 3 with one common mistake planted.
+//! `cargo test -p lessons --test lesson3-break` fails; find the
+//! mistake from what the checks report, and fix it here.
 
 use std::{future::pending, io, process::ExitCode};
 

@@ -1,17 +1,6 @@
-//! Step 4: a second signal cuts off at once.
-//!
-//! While the drain runs, a second SIGINT or SIGTERM logs `forced shutdown`
-//! and cuts off at once, as the deadline would: exit 1. Chapter:
-//! `book/src/ch04-step4-second-signal.md`.
-//!
-//! Run with `SHUTDOWN_TIMEOUT=30s cargo run --bin step4`, then, in a second
-//! terminal:
-//!
-//! ```not_rust
-//! curl -i 'localhost:8080/slow?ms=60000'   # and, before it answers:
-//! kill -TERM "$(pgrep -x step4)"           # the drain starts
-//! kill -TERM "$(pgrep -x step4)"           # and is cut short: exit 1
-//! ```
+//! Lesson 4, break it: step 4 with one common mistake planted.
+//! `cargo test -p lessons --test lesson4-break` fails; find the
+//! mistake from what the checks report, and fix it here.
 
 use std::{io, process::ExitCode};
 

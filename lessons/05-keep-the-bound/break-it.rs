@@ -1,18 +1,6 @@
-//! Step 5: keep the bound against work nothing cancels.
-//!
-//! A blocking thread or a running query outlives the cut-off of step 4.
-//! Now the running statement is interrupted and rolled back, the close
-//! waits only so long, and the runtime leaves blocking threads behind: the
-//! process is gone at most 250 ms after the deadline or the second signal,
-//! whatever is in flight. Chapter: `book/src/ch05-step5-bound.md`.
-//!
-//! Run with `SHUTDOWN_TIMEOUT=3s cargo run --bin step5`, then, in a second
-//! terminal:
-//!
-//! ```not_rust
-//! curl -i 'localhost:8080/slow?ms=60000&mode=blocking'   # and, before it answers:
-//! kill -TERM "$(pgrep -x step5)"           # 3 s later: Empty reply, exit 1
-//! ```
+//! Lesson 5, break it: step 5 with one common mistake planted.
+//! `cargo test -p lessons --test lesson5-break` fails; find the
+//! mistake from what the checks report, and fix it here.
 
 use std::{io, process::ExitCode};
 

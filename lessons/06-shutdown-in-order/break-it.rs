@@ -1,21 +1,6 @@
-//! Step 6: background work, buffered writes, and shutdown in order.
-//!
-//! Visits are counted in memory and written every `FLUSH_INTERVAL`, a link
-//! checker runs every `CHECK_INTERVAL`, logs can also go to `LOG_FILE`.
-//! Shutdown stops them in order: requests, workers, the cut-off if either
-//! ran out of time, the visit flush, the database, the logs. Chapter:
-//! `book/src/ch06-step6-in-order.md`.
-//!
-//! Run with `FLUSH_INTERVAL=30s LOG_FILE=step6.log DATABASE_URL=step6.db
-//! cargo run --bin step6`, then, in a second terminal:
-//!
-//! ```not_rust
-//! curl -s localhost:8080/bookmarks -H 'content-type: application/json' \
-//!      -d '{"url":"https://tokio.rs/","title":"Tokio"}'
-//! curl -s -o /dev/null -w '%{http_code}\n' localhost:8080/bookmarks/1/visit
-//! kill -TERM "$(pgrep -x step6)"
-//! tail -n 3 step6.log    # visits flushed visits=1, database closed, server stopped
-//! ```
+//! Lesson 6, break it: step 6 with one common mistake planted.
+//! `cargo test -p lessons --test lesson6-break` fails; find the
+//! mistake from what the checks report, and fix it here.
 
 use std::{io, process::ExitCode};
 

@@ -1,22 +1,6 @@
-//! Step 7: ready for a load balancer.
-//!
-//! `GET /ready` answers 503 from the first signal while `/health` stays
-//! 200; `SHUTDOWN_DELAY` keeps serving that long before the drain, so a
-//! load balancer stops sending first; `GET /events` ends itself when the
-//! drain begins, `GET /ws` gets a Close 1001 then, every HTTP/2 connection
-//! a GOAWAY, and every HTTP/1.1 response from the signal on says
-//! `Connection: close`. Chapter: `book/src/ch07-step7-ready.md`; `deploy/`
-//! holds the Docker, Kubernetes and HAProxy files.
-//!
-//! Run with `SHUTDOWN_DELAY=5s DATABASE_URL=step7.db cargo run --bin step7`,
-//! then, in a second terminal:
-//!
-//! ```not_rust
-//! curl -N localhost:8080/events &
-//! kill -TERM "$(pgrep -x step7)"
-//! curl -i localhost:8080/ready      # 503 for five seconds, and yet
-//! curl -i localhost:8080/health     # 200: still serving
-//! ```
+//! Lesson 7, break it: step 7 with one common mistake planted.
+//! `cargo test -p lessons --test lesson7-break` fails; find the
+//! mistake from what the checks report, and fix it here.
 
 use std::{io, process::ExitCode};
 

@@ -1,19 +1,6 @@
-//! Step 8: an accept loop of our own, for slow and silent clients.
-//!
-//! `axum::serve` 0.8 runs hyper without a timer, so no header timeout:
-//! a client that sends a header byte now and then holds its connection for
-//! ever. And at the drain, a connection accepted but still silent is
-//! cancelled. Step 8 serves with `shutdown::accept::serve_with_timeouts`
-//! instead: `HEADER_TIMEOUT`, `BODY_TIMEOUT` and `IDLE_TIMEOUT` (10 s
-//! each) bound slow clients, and a silent connection is served at the
-//! drain. Chapter: `book/src/ch08-step8-accept-loop.md`.
-//!
-//! Run with `HEADER_TIMEOUT=2s DATABASE_URL=step8.db cargo run --bin
-//! step8`, then, in a second terminal:
-//!
-//! ```not_rust
-//! time nc localhost 8080     # type nothing: the connection closes after 2 s
-//! ```
+//! Lesson 8, break it: step 8 with one common mistake planted.
+//! `cargo test -p lessons --test lesson8-break` fails; find the
+//! mistake from what the checks report, and fix it here.
 
 use std::{io, process::ExitCode};
 

@@ -1,21 +1,6 @@
-//! Step 9: restart without refusing a connection.
-//!
-//! With `LISTEN_FDS=1` and `LISTEN_PID` (its own pid), it serves the socket
-//! at fd 3, which systemd keeps open across restarts, and binds nothing:
-//! during a restart, connections wait in the socket's backlog instead of
-//! being refused. With `NOTIFY_SOCKET` it tells systemd `READY=1`,
-//! `STOPPING=1`, `EXTEND_TIMEOUT_USEC=` and `STATUS=`. Chapter:
-//! `book/src/ch09-step9-restart.md`; `deploy/bookmarks.socket` and
-//! `deploy/bookmarks.service` are the units.
-//!
-//! Run it as systemd would, the socket held by `systemd-socket-activate`
-//! (`-E` passes a variable on: it passes none by default):
-//!
-//! ```not_rust
-//! cargo build --bin step9
-//! systemd-socket-activate -l 127.0.0.1:8080 -E DATABASE_URL=step9.db target/debug/step9
-//! curl localhost:8080/health        # in a second terminal
-//! ```
+//! Lesson 9, break it: step 9 with one common mistake planted.
+//! `cargo test -p lessons --test lesson9-break` fails; find the
+//! mistake from what the checks report, and fix it here.
 
 use std::{io, process::ExitCode};
 

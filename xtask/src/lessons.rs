@@ -565,7 +565,11 @@ pub fn goal_checks_fail_as_shipped_and_pass_on_the_step() -> Vec<String> {
     thread::scope(|scope| {
         for _ in 0..threads() {
             scope.spawn(|| {
-                while let Some(run) = queue.lock().unwrap().pop() {
+                loop {
+                    // Taken in a statement of its own, so that the lock is
+                    // not held while the check runs.
+                    let next = queue.lock().unwrap().pop();
+                    let Some(run) = next else { break };
                     let started = Instant::now();
                     let outcome = run_one(&run);
                     took.lock().unwrap().push((
@@ -635,4 +639,99 @@ fn threads() -> usize {
 /// The cargo that runs us (`cargo xtask` sets it), or the one on `PATH`.
 fn cargo() -> std::ffi::OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// The quiz's answers in `readme`: each `<!-- answer: NAME -->` …
+/// `<!-- end answer -->` block, with the text between (a fenced listing).
+fn answers(readme: &str) -> Vec<(&str, &str)> {
+    let mut found = Vec::new();
+    let mut rest = readme;
+    while let Some(at) = rest.find("<!-- answer: ") {
+        let after = &rest[at + "<!-- answer: ".len()..];
+        let Some(name_end) = after.find(" -->") else {
+            break;
+        };
+        let name = &after[..name_end];
+        let body = &after[name_end + " -->".len()..];
+        let Some(end) = body.find("<!-- end answer -->") else {
+            break;
+        };
+        found.push((name, &body[..end]));
+        rest = &body[end..];
+    }
+    found
+}
+
+/// How an answer block shows listing `text`.
+fn answer_block(text: &str) -> String {
+    format!("\n```text\n{text}```\n")
+}
+
+fn listing_file(name: &str) -> String {
+    format!("book/src/listings/{name}.txt")
+}
+
+/// Each quiz asks for at least two predictions, and each answer is the
+/// listing of its scenario (`book/src/listings/NAME.scenario`), as
+/// `scripts/listings.sh` last wrote it: `cargo xtask check book` plays the
+/// scenarios again, so an answer cannot go stale.
+pub fn each_quiz_answer_is_its_listing() -> Vec<String> {
+    let mut problems = Vec::new();
+    for lesson in &LESSONS {
+        let file = format!("lessons/{}/README.md", lesson.dir);
+        let Some(readme) = read(&file, &mut problems) else {
+            continue;
+        };
+        let answers = answers(&readme);
+        if answers.len() < 2 {
+            problems.push(format!(
+                "{file}: {} answers from a run; a quiz asks for two predictions at least",
+                answers.len()
+            ));
+        }
+        for (name, shown) in answers {
+            let listing = listing_file(name);
+            let Some(text) = read(&listing, &mut problems) else {
+                continue;
+            };
+            if shown != answer_block(&text) {
+                problems.push(format!(
+                    "{file}: the answer {name} is not {listing}: run `cargo xtask answers`"
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// Writes each quiz answer from its listing (`scripts/listings.sh` calls
+/// this after it has written the listings).
+pub fn write_answers() -> Vec<String> {
+    let mut problems = Vec::new();
+    for lesson in &LESSONS {
+        let file = format!("lessons/{}/README.md", lesson.dir);
+        let Some(readme) = read(&file, &mut problems) else {
+            continue;
+        };
+        let mut written = readme.clone();
+        for (name, shown) in answers(&readme) {
+            let Some(text) = read(&listing_file(name), &mut problems) else {
+                continue;
+            };
+            let marker = format!("<!-- answer: {name} -->{shown}");
+            written = written.replacen(
+                &marker,
+                &format!("<!-- answer: {name} -->{}", answer_block(&text)),
+                1,
+            );
+        }
+        if written != readme {
+            if let Err(err) = fs::write(&file, written) {
+                problems.push(format!("cannot write {file}: {err}"));
+            } else {
+                println!("{file}");
+            }
+        }
+    }
+    problems
 }

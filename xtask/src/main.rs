@@ -4,6 +4,7 @@
 //! cargo xtask check            # everything below; what CI runs
 //! cargo xtask check lessons    # the workbook only
 //! cargo xtask check book       # the book only
+//! cargo xtask answers          # the lessons' quiz answers, from the listings
 //! ```
 //!
 //! The workbook: every exercise and "break it" is what its lesson says
@@ -34,7 +35,7 @@ use std::{
     time::Instant,
 };
 
-const USAGE: &str = "usage: cargo xtask check [lessons|book]";
+const USAGE: &str = "usage: cargo xtask check [lessons|book] | cargo xtask answers";
 
 /// A check: what is wrong, one line (or a few) per problem; empty if none.
 type Check = fn() -> Vec<String>;
@@ -42,6 +43,21 @@ type Check = fn() -> Vec<String>;
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    if args.as_slice() == ["answers"] {
+        if let Err(err) = env::set_current_dir(root()) {
+            eprintln!("xtask: cannot enter {}: {err}", root().display());
+            return ExitCode::FAILURE;
+        }
+        let problems = lessons::write_answers();
+        for problem in &problems {
+            eprintln!("{problem}");
+        }
+        return if problems.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
     let (lessons, book) = match args.as_slice() {
         ["check"] => (true, true),
         ["check", "lessons"] => (true, false),
@@ -102,6 +118,10 @@ fn main() -> ExitCode {
             (
                 "lessons: each README has its commands, checks, hints and quiz",
                 lessons::each_lesson_has_a_readme,
+            ),
+            (
+                "lessons: each quiz answer is its listing",
+                lessons::each_quiz_answer_is_its_listing,
             ),
             (
                 "lessons: goal checks fail as shipped and pass on the step",

@@ -256,7 +256,10 @@ fn assert_signal_leaves_it_draining(server: &mut Server) {
         None,
         "step 2 has no deadline: it must still be draining"
     );
-    assert!(!server.has_log("server stopped"));
+    assert!(
+        !server.has_log("server stopped"),
+        "the server stopped while a request was still in flight"
+    );
 }
 // ANCHOR_END: still_draining
 
