@@ -221,7 +221,9 @@ fn assert_cut_at_the_deadline(bin: &Binary, server: &mut Server, what: &str) -> 
     // What was cut off ended: no wait after the deadline ran out.
     assert!(
         !server.has_log("left behind"),
-        "a wait after the cut-off gave up"
+        "{what}: the server task still ran after the cut-off (the log says `left behind`): \
+         every connection must end once cut off, and `serve` must have been told to stop \
+         at the drain"
     );
     println!("{what}: exit {past:?} after the {DEADLINE:?} deadline");
     past

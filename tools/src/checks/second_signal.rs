@@ -88,7 +88,9 @@ pub fn second_signal_forces_exit(bin: &Binary, second: Signal) {
     );
     assert!(
         !server.has_log("left behind"),
-        "a wait after the cut-off gave up"
+        "the server task still ran after the forced cut-off (the log says `left behind`): \
+         every connection must end once cut off, and `serve` must have been told to stop \
+         at the drain"
     );
     if modes.contains(&"query") {
         assert_cut_query_rolled_back(&server.db_path);
