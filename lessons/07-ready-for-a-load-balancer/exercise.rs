@@ -1,12 +1,16 @@
-//! Lesson 7: ready for a load balancer. This is step 6; each `TODO` says what
-//! must become true, `README.md` beside this file has the hints.
-//! Check with `cargo test -p lessons --test lesson7`.
+//! Lesson 7: ready for a load balancer. This is step 7 with its idea cut
+//! out: `/ready`, `Connection: close`, the end of event streams and the
+//! WebSockets' Close 1001 are wired (the kit's `Lifecycle`), but nothing
+//! says "not ready" and nothing waits: the `// YOURS:` region is yours.
+//! The `TODO` says what must become true, `README.md` has the hints. Check
+//! with `cargo test -p lessons --test lesson7`.
 
 use std::{io, process::ExitCode};
 
 use bookmarks::{
     StartupError,
     config::Config,
+    lifecycle::Lifecycle,
     link_check::LinkChecker,
     routes::with_middleware,
     shutdown::{
@@ -66,40 +70,46 @@ async fn run() -> Result<ExitCode, StartupError> {
     workers.spawn(|stop| checker.run(stop));
     // ANCHOR_END: workers
 
-    // ANCHOR: tokens
-    // Two moments, two tokens. Cancelling `drain` starts the graceful
-    // shutdown; cancelling `cutoff` fails every connection still open,
-    // through the listener axum accepts from.
+    // ANCHOR: app
+    // A third moment joins the two of step 3: `not_ready`, at the signal,
+    // before the drain. The lifecycle routes (`/ready`, `/events`, `/ws`)
+    // and `Connection: close` follow the first two.
+    let not_ready = CancellationToken::new();
     let drain = CancellationToken::new();
     let cutoff = CancellationToken::new();
-    // TODO: from the first signal, `GET /ready` must answer 503 while `/health`
-    //  stays 200, every HTTP/1.1 response must say `Connection: close`, and
-    //  when the drain begins `/events` streams end and WebSockets get a Close
-    //  1001 (the server task ends only after them).
     let listener = CutoffListener::new(listener, cutoff.clone());
-    // ANCHOR_END: tokens
-
-    // Step 5's API, plus `GET /bookmarks/{id}/visit`, which counts visits.
-    let app = with_middleware(visits::api(store.clone(), visits.clone()));
+    let lifecycle = Lifecycle::new(not_ready.clone(), drain.clone());
+    let api = visits::api(store.clone(), visits.clone());
+    let app = with_middleware(lifecycle.around(api));
+    // ANCHOR_END: app
 
     let addr = listener.local_addr()?;
     info!(%addr, pid = std::process::id(), "server starting");
     // ANCHOR: spawn
     // The server runs in a task of its own, so that `run` is free to wait
-    // for the signal and then to time the drain.
-    let server = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(drain.clone().cancelled_owned())
-            .into_future(),
-    );
-
-    // TODO: after the signal, say "not ready" at once, then keep serving for
-    //  SHUTDOWN_DELAY before the drain starts, so that a load balancer stops
-    //  sending first. A second signal during the delay cuts it short and forces
-    //  the stop. The drain deadline counts from the end of the delay.
-    let signal = signals.recv().await;
-    info!(signal, "shutting down");
+    // for the signal and then to time the drain. The task ends when the
+    // connections have closed and, after them, the WebSockets that left
+    // them at the upgrade.
+    let serve = axum::serve(listener, app).with_graceful_shutdown(drain.clone().cancelled_owned());
+    let server = tokio::spawn(async move {
+        let served = serve.await;
+        lifecycle.websockets_closed().await;
+        served
+    });
     // ANCHOR_END: spawn
+
+    // YOURS: delay
+    let signal = signals.recv().await;
+    // TODO: a load balancer polling `/ready` takes a few seconds to stop
+    //  sending. From the signal, `/ready` must answer 503 (the `not_ready`
+    //  token) while the server keeps serving for SHUTDOWN_DELAY; only then
+    //  does the drain start. A second signal during the delay cuts it short
+    //  (`forced shutdown`), and `delayed` must then say the stop was forced.
+    //  The checks read the log lines `not ready` (with the signal) and
+    //  `shutting down`.
+    info!(signal, "shutting down");
+    let delayed = Outcome::Drained;
+    // YOURS_END: delay
     let running = Running {
         server,
         drain,
@@ -110,7 +120,7 @@ async fn run() -> Result<ExitCode, StartupError> {
         visits,
         log_guard,
     };
-    Ok(stop(running, &config).await)
+    Ok(stop(running, &config, delayed).await)
 }
 // ANCHOR_END: run
 
@@ -127,16 +137,15 @@ struct Running {
 }
 
 // ANCHOR: stop
-async fn stop(mut running: Running, config: &Config) -> ExitCode {
+async fn stop(mut running: Running, config: &Config, delayed: Outcome) -> ExitCode {
     // ANCHOR: order
-    // One budget for the whole shutdown, counted from the signal. Each phase
-    // gets what the phases before it left.
-    let mut deadline = Deadline::starting_now(config.shutdown_timeout);
+    // One budget for the drain and what follows, counted from the end of
+    // the delay (none left if a second signal cut the delay short).
+    let mut deadline = Deadline::starting_now(config.shutdown_timeout).forced_if(delayed);
 
-    // 1. Drain requests. After this no handler can add to the visit buffer.
-    // The workers are told now to take no new work: a unit of work begun
-    // during the drain would only make the shutdown longer. The one in
-    // hand finishes while the requests do.
+    // 1. Drain requests. Event streams end here, by themselves. The
+    // workers are told now to take no new work (during the delay they ran
+    // as usual); the one in hand finishes while the requests do.
     running.drain.cancel();
     running.workers.stop_taking_work();
     let second_signal = running.signals.recv();
