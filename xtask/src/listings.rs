@@ -6,6 +6,9 @@
 //! `NAME.txt`: the commands in order, the step's log lines in order, the
 //! commands' output in any order, all with durations masked (`503.2ms` and
 //! `3.0s` read as `#`): the times vary from run to run, the lines may not.
+//! Of a `$ cargo test …` listing, cargo's progress lines (`Compiling`,
+//! `Finished`, `Running`) are left out; its `test result:` lines, with
+//! their counts, are compared like any output.
 //! `scripts/listings.sh` rewrites the files.
 
 use std::{
@@ -96,8 +99,21 @@ fn build() -> Result<(), String> {
 /// commands' output sorted. Which of them comes first races (a request's
 /// log line and curl's exit), so their interleaving is not compared.
 fn comparable(text: &str) -> Vec<String> {
+    // Cargo's progress lines depend on what was built before: not compared.
+    let progress = |line: &str| {
+        let word = line.trim_start().split(' ').next().unwrap_or("");
+        [
+            "Compiling",
+            "Finished",
+            "Running",
+            "Blocking",
+            "Downloaded",
+            "Locking",
+        ]
+        .contains(&word)
+    };
     let mut lines: Vec<String> = Vec::new();
-    for line in text.lines() {
+    for line in text.lines().filter(|line| !progress(line)) {
         match (line.strip_prefix("  "), lines.last_mut()) {
             (Some(rest), Some(last)) => {
                 last.push(' ');
@@ -111,7 +127,24 @@ fn comparable(text: &str) -> Vec<String> {
             .iter()
             .any(|level| line.starts_with(level))
     };
-    let masked: Vec<String> = lines.iter().map(|line| mask_durations(line)).collect();
+    // Cargo's progress lines depend on what was built before: not compared.
+    let progress = |line: &&String| {
+        let word = line.trim_start().split(' ').next().unwrap_or("");
+        [
+            "Compiling",
+            "Finished",
+            "Running",
+            "Blocking",
+            "Downloaded",
+            "Locking",
+        ]
+        .contains(&word)
+    };
+    let masked: Vec<String> = lines
+        .iter()
+        .filter(|line| !progress(line))
+        .map(|line| mask_durations(line))
+        .collect();
     let commands = masked.iter().filter(|line| line.starts_with("$ "));
     let logs = masked.iter().filter(|line| is_log(line));
     let mut others: Vec<&String> = masked
@@ -229,5 +262,11 @@ mod tests {
         assert!(compare("x", "$ a\ndone\nINFO b\n  c\n", "$ a\nINFO b c\ndone\n").is_none());
         assert!(compare("x", "$ a\nINFO b\nINFO c\n", "$ a\nINFO c\nINFO b\n").is_some());
         assert!(compare("x", "$ a\n$ b\n", "$ b\n$ a\n").is_some());
+        // A test run: counts compared, cargo's progress not.
+        let run =
+            "$ cargo test\n   Compiling x\ntest result: ok. 3 passed; 0 failed; finished in 1.2s\n";
+        let warm = "$ cargo test\ntest result: ok. 3 passed; 0 failed; finished in 0.4s\n";
+        assert!(compare("x", run, warm).is_none());
+        assert!(compare("x", run, &warm.replace("3 passed", "2 passed")).is_some());
     }
 }

@@ -204,7 +204,12 @@ impl Run {
         };
         let events = Arc::clone(&self.events);
         let mut run = move || {
-            let output = shell.args(["-c", &runnable]).stdin(Stdio::null()).output();
+            // Standard error and output in one pipe, in the order written,
+            // as a terminal shows them.
+            let output = shell
+                .args(["-c", &format!("{{\n{runnable}\n}} 2>&1")])
+                .stdin(Stdio::null())
+                .output();
             let text = match output {
                 Ok(output) => {
                     let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -275,7 +280,7 @@ const WIDTH: usize = 88;
 /// each continuation indented by two spaces; each ends with a newline.
 fn wrap(line: &str) -> String {
     // A command is shown whole, to be copied whole.
-    if line.starts_with("$ ") {
+    if line.starts_with("$ ") || line.chars().count() <= WIDTH {
         return format!("{line}\n");
     }
     let mut out = String::new();
