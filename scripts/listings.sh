@@ -42,4 +42,6 @@ for i in "${!pids[@]}"; do
         failed=1
     fi
 done
+# The lessons' quizzes show some of these listings as their answers.
+cargo xtask answers
 exit "$failed"

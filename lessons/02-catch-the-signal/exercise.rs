@@ -1,5 +1,6 @@
-//! Lesson 2: turn step 1 into step 2. Read `README.md` beside this file;
-//! check with `cargo test -p lessons --test lesson2`.
+//! Lesson 2: catch the signal and drain. This is step 1; each `TODO` says what
+//! must become true, `README.md` beside this file has the hints.
+//! Check with `cargo test -p lessons --test lesson2`.
 
 use std::process::ExitCode;
 
@@ -15,18 +16,24 @@ async fn main() -> ExitCode {
 
 // ANCHOR: run
 async fn run() -> Result<ExitCode, StartupError> {
-    // TODO: what step 2 adds: see README.md.
     let config = Config::from_env()?;
     telemetry::init()?;
     let store = bookmarks::open_database(&config)?;
     let listener = bookmarks::listen(&config).await?;
 
+    // TODO: from the `server starting` line on, SIGINT and SIGTERM must be ours to
+    //  handle: they may no longer end the process on the spot.
     let addr = listener.local_addr()?;
     info!(%addr, pid = std::process::id(), "server starting");
     // Serves until the process dies. Nothing after this line runs on a
     // signal: the kernel's default action for SIGINT and SIGTERM is to end
     // the process on the spot.
+    // TODO: on the first signal, log `shutting down`, accept no new connection, and
+    //  let every request in flight finish: a client mid-request gets its whole
+    //  answer, an idle keep-alive connection does not hold the exit.
     axum::serve(listener, app(store)).await?;
+    // TODO: only then, with no request left that could use it, close the database,
+    //  log `server stopped` and exit 0 (1 if serving or closing failed).
     Ok(ExitCode::SUCCESS)
 }
 // ANCHOR_END: run

@@ -1,29 +1,35 @@
-//! Lesson 7: turn step 6 into step 7. Read `README.md` beside this file;
-//! check with `cargo test -p lessons --test lesson7`.
+//! Lesson 7: ready for a load balancer. This is step 7 with its idea cut
+//! out: `/ready`, `Connection: close`, the end of event streams and the
+//! WebSockets' Close 1001 are wired (the kit's `Lifecycle`), but nothing
+//! says "not ready" and nothing waits: the `// YOURS:` region is yours.
+//! The `TODO` says what must become true, `README.md` has the hints. Check
+//! with `cargo test -p lessons --test lesson7`.
 
-use std::process::ExitCode;
+use std::{io, process::ExitCode};
 
 use bookmarks::{
     StartupError,
     config::Config,
+    lifecycle::Lifecycle,
     link_check::LinkChecker,
     routes::with_middleware,
     shutdown::{
         cutoff::{CutoffListener, cut_off},
-        deadline::{
-            CUT_OFF_GRACE, Outcome, Stop, after_cut_off, drop_within, last_writes_by, logs_within,
-            served, until_deadline,
-        },
+        deadline::{CUT_OFF_GRACE, Deadline, Outcome, Stop, after_cut_off, served},
         runtime,
         signals::ShutdownSignals,
+        workers::Workers,
     },
-    store, telemetry,
+    store::Store,
+    telemetry,
     visits::{self, VisitBuffer},
 };
-use tokio::time::Instant;
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tracing::{error, info};
+use tokio::{task::JoinHandle, time::Instant};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+use tracing_appender::non_blocking::WorkerGuard;
 
+// ANCHOR: main
 fn main() -> ExitCode {
     // A runtime of our own instead of `#[tokio::main]`, for the way it
     // ends: a blocking thread still running at the exit is left behind,
@@ -34,17 +40,17 @@ fn main() -> ExitCode {
         run().await.unwrap_or_else(StartupError::report)
     })
 }
+// ANCHOR_END: main
 
 // ANCHOR: run
 async fn run() -> Result<ExitCode, StartupError> {
-    // TODO: what step 7 adds: see README.md.
     let config = Config::from_env()?;
     // ANCHOR: logs
     // Logs go to a file too now, and with it comes the guard of the file
-    // writer: it lives until the very end of `run`, after `server stopped`.
+    // writer: the stop drops it last, after `server stopped`.
     let log_guard = telemetry::init_with_file(config.log_file.as_deref())?;
     // ANCHOR_END: logs
-    let mut store = bookmarks::open_database(&config)?;
+    let store = bookmarks::open_database(&config)?;
     bookmarks::create_background_tables(&store).await?;
     let listener = bookmarks::listen(&config).await?;
     // Installed before `server starting`: from that line on, a signal is
@@ -52,132 +58,148 @@ async fn run() -> Result<ExitCode, StartupError> {
     let mut signals = ShutdownSignals::install()?;
 
     // ANCHOR: workers
-    // One token tells every worker to stop taking new work (cancelled when
-    // the drain starts); one tracker knows every worker, so shutdown can
-    // wait for all of them at once.
-    let stop_workers = CancellationToken::new();
-    let workers = TaskTracker::new();
+    // Visits are counted in memory and written every `FLUSH_INTERVAL`; a
+    // link checker runs every `CHECK_INTERVAL`. Each watches the token it
+    // is handed, and stops taking new work once it is cancelled.
     let visits = VisitBuffer::new();
-    let flusher = workers.spawn(visits::flush_every(
-        config.flush_interval,
-        visits.clone(),
-        store.clone(),
-        stop_workers.clone(),
-    ));
-    let checker = workers.spawn(
-        LinkChecker {
-            store: store.clone(),
-            interval: config.check_interval,
-            delay: config.check_delay,
-        }
-        .run(stop_workers.clone()),
-    );
-    // No worker is added after this, so `wait` can end once these have.
-    workers.close();
+    let mut workers = Workers::new();
+    workers.spawn(|stop| {
+        visits::flush_every(config.flush_interval, visits.clone(), store.clone(), stop)
+    });
+    let checker = LinkChecker::from_config(&config, store.clone());
+    workers.spawn(|stop| checker.run(stop));
     // ANCHOR_END: workers
 
-    // Two moments, two tokens. Cancelling `drain` starts the graceful
-    // shutdown; cancelling `cutoff` fails every connection still open,
-    // through the listener axum accepts from.
+    // ANCHOR: app
+    // A third moment joins the two of step 3: `not_ready`, at the signal,
+    // before the drain. The lifecycle routes (`/ready`, `/events`, `/ws`)
+    // and `Connection: close` follow the first two.
+    let not_ready = CancellationToken::new();
     let drain = CancellationToken::new();
     let cutoff = CancellationToken::new();
     let listener = CutoffListener::new(listener, cutoff.clone());
-    // Step 5's API, plus `GET /bookmarks/{id}/visit`, which counts visits.
-    let app = with_middleware(visits::api(store.clone(), visits.clone()));
+    let lifecycle = Lifecycle::new(not_ready.clone(), drain.clone());
+    let api = visits::api(store.clone(), visits.clone());
+    let app = with_middleware(lifecycle.around(api));
+    // ANCHOR_END: app
 
     let addr = listener.local_addr()?;
     info!(%addr, pid = std::process::id(), "server starting");
+    // ANCHOR: spawn
     // The server runs in a task of its own, so that `run` is free to wait
-    // for the signal and then to time the drain.
-    let mut server = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(drain.clone().cancelled_owned())
-            .into_future(),
-    );
+    // for the signal and then to time the drain. The task ends when the
+    // connections have closed and, after them, the WebSockets that left
+    // them at the upgrade.
+    let serve = axum::serve(listener, app).with_graceful_shutdown(drain.clone().cancelled_owned());
+    let server = tokio::spawn(async move {
+        let served = serve.await;
+        lifecycle.websockets_closed().await;
+        served
+    });
+    // ANCHOR_END: spawn
 
+    // YOURS: delay
     let signal = signals.recv().await;
+    // TODO: a load balancer polling `/ready` takes a few seconds to stop
+    //  sending. From the signal, `/ready` must answer 503 (the `not_ready`
+    //  token) while the server keeps serving for SHUTDOWN_DELAY; only then
+    //  does the drain start. A second signal during the delay cuts it short
+    //  (`forced shutdown`), and `delayed` must then say the stop was forced.
+    //  The checks read the log lines `not ready` (with the signal) and
+    //  `shutting down`.
     info!(signal, "shutting down");
-    // ANCHOR: order
-    // One budget for the whole shutdown, counted from the signal. Each phase
-    // gets what the phases before it left.
-    let deadline = Instant::now() + config.shutdown_timeout;
+    let delayed = Outcome::Drained;
+    // YOURS_END: delay
+    let running = Running {
+        server,
+        drain,
+        cutoff,
+        store,
+        signals,
+        workers,
+        visits,
+        log_guard,
+    };
+    Ok(stop(running, &config, delayed).await)
+}
+// ANCHOR_END: run
 
-    // 1. Drain requests. After this no handler can add to the visit buffer.
-    // The workers are told now to take no new work: a unit of work begun
-    // during the drain would only make the shutdown longer. The one in
-    // hand finishes while the requests do.
-    drain.cancel();
-    stop_workers.cancel();
-    let drained = until_deadline("requests", served(&mut server), deadline, signals.recv()).await;
+/// What `run` started, for `stop` to wind down.
+struct Running {
+    server: JoinHandle<io::Result<()>>,
+    drain: CancellationToken,
+    cutoff: CancellationToken,
+    store: Store,
+    signals: ShutdownSignals,
+    workers: Workers,
+    visits: VisitBuffer,
+    log_guard: Option<WorkerGuard>,
+}
+
+// ANCHOR: stop
+async fn stop(mut running: Running, config: &Config, delayed: Outcome) -> ExitCode {
+    // ANCHOR: order
+    // One budget for the drain and what follows, counted from the end of
+    // the delay (none left if a second signal cut the delay short).
+    let mut deadline = Deadline::starting_now(config.shutdown_timeout).forced_if(delayed);
+
+    // 1. Drain requests. Event streams end here, by themselves. The
+    // workers are told now to take no new work (during the delay they ran
+    // as usual); the one in hand finishes while the requests do.
+    running.drain.cancel();
+    running.workers.stop_taking_work();
+    let second_signal = running.signals.recv();
+    let drained = deadline
+        .wait("requests", served(&mut running.server), second_signal)
+        .await;
     if drained == Outcome::Drained {
         info!("requests drained");
     }
 
     // 2. Stop the workers: they were asked at the start of the drain; now
-    // wait for them, unless a second signal already said not to wait.
+    // wait for them (unless a second signal already said not to wait).
     info!("stopping workers");
-    let stopped = match drained {
-        Outcome::Forced => Outcome::Forced,
-        _ => until_deadline("workers", workers.wait(), deadline, signals.recv()).await,
-    };
+    let second_signal = running.signals.recv();
+    let stopped = deadline
+        .wait("workers", running.workers.wait(), second_signal)
+        .await;
     if stopped == Outcome::Drained {
         info!("workers stopped");
     }
 
     // 3. The cut-off, if either phase did not end well: connections fail,
-    // the running statement stops and rolls back, one line says what was
-    // abandoned. A worker deaf to its token is dropped at its next
-    // `.await`; the transaction, not the task, is the unit of work, and an
-    // aborted one rolls back whole.
+    // the running statement stops and rolls back, the workers still
+    // running are dropped, one line says what was abandoned.
     let stop = Stop::after(&[drained, stopped]);
     if stop == Stop::CutOff {
-        cut_off(&cutoff);
-        store.cut_off();
-        flusher.abort();
-        checker.abort();
+        cut_off(&running.cutoff);
+        running.store.cut_off();
+        running.workers.abort();
         let by = Instant::now() + CUT_OFF_GRACE;
         if !drained.has_ended() {
-            after_cut_off("requests", served(&mut server), by).await;
+            after_cut_off("requests", served(&mut running.server), by).await;
         }
-        after_cut_off("workers", workers.wait(), by).await;
+        after_cut_off("workers", running.workers.wait(), by).await;
     }
 
     // 4. Flush the visit buffer: the last write, now that nothing else can
     // add to the buffer or write to the database.
-    let last_writes = last_writes_by(deadline, stop);
-    let flushed = store::before(last_writes, visits.flush(&store)).await;
-    match &flushed {
-        Ok(count) => info!(visits = count, "visits flushed"),
-        Err(err) => error!(%err, lost = visits.pending_total(), "flushing visits failed"),
-    }
+    let by = deadline.last_writes_by(stop);
+    let flushed = running.visits.flush_last(&running.store, by).await;
 
     // 5. Close the database, now that nothing will use it again.
-    let closed = store.close_or_give_up(last_writes).await;
-    match &closed {
-        Ok(()) => info!("database closed"),
-        Err(err) => error!(%err, "closing the database failed"),
-    }
+    let closed = running.store.close_or_give_up(by).await;
     info!("server stopped");
 
-    // 6. Flush the logs: dropping the guard waits until the writer thread
-    // has written every queued line, `server stopped` included, but for
-    // up to 1.1 s: dropped on a thread of its own, it gets what is left
-    // of the deadline, or a moment only once the stop was cut off.
-    let logs_limit = logs_within(deadline, stop);
-    let logs_flushed = drop_within(log_guard, logs_limit);
-    if !logs_flushed {
-        eprintln!(
-            "error: LOG_FILE not flushed within {logs_limit:?}; its last lines may be missing"
-        );
-    }
+    // 6. Flush the logs, `server stopped` included: within what is left of
+    // the deadline, or a moment only once the stop was cut off.
+    let logs_flushed = telemetry::flush_within(running.log_guard, deadline.logs_within(stop));
     // ANCHOR_END: order
 
-    Ok(
-        if stop == Stop::Clean && flushed.is_ok() && closed.is_ok() && logs_flushed {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        },
-    )
+    if stop == Stop::Clean && flushed.is_ok() && closed.is_ok() && logs_flushed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
-// ANCHOR_END: run
+// ANCHOR_END: stop

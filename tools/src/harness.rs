@@ -664,7 +664,11 @@ pub fn describe_status(status: ExitStatus) -> String {
 #[track_caller]
 pub fn assert_exit_code(status: ExitStatus, code: i32) {
     match (status.code(), status.signal()) {
-        (Some(actual), _) => assert_eq!(actual, code, "exit status"),
+        (Some(actual), _) => assert_eq!(
+            actual, code,
+            "exit status {actual}, expected {code} (0: a clean stop; 1: a stop cut off, or a \
+             step of it failed; 2: a start-up error)"
+        ),
         (None, Some(signal)) => panic!("expected exit {code}, killed by signal {signal}"),
         _ => panic!("expected exit {code}, got {status:?}"),
     }
@@ -691,7 +695,7 @@ pub fn assert_logged_in_order(logs: &[String], needles: &[&str]) -> Vec<usize> {
 pub fn line_index(logs: &[String], needle: &str) -> usize {
     logs.iter()
         .position(|line| line.contains(needle))
-        .unwrap_or_else(|| panic!("no log line with {needle:?}"))
+        .unwrap_or_else(|| panic!("the server never logged a line with {needle:?}"))
 }
 
 #[cfg(test)]

@@ -147,6 +147,26 @@ pub fn lesson(n: u32) -> Binary {
     }
 }
 
+/// Lesson `n`'s "break it" binary: step `n` with one of its chapter's
+/// common mistakes planted, checked with step `n`'s checks.
+pub fn lesson_break(n: u32) -> Binary {
+    const NAMES: [&str; 8] = [
+        "lesson2-break",
+        "lesson3-break",
+        "lesson4-break",
+        "lesson5-break",
+        "lesson6-break",
+        "lesson7-break",
+        "lesson8-break",
+        "lesson9-break",
+    ];
+    Binary {
+        name: NAMES[n as usize - 2],
+        built: Built::Bin,
+        has: Has::step(n),
+    }
+}
+
 /// One behaviour to check: a test name and the check that proves it.
 pub struct Check {
     pub name: &'static str,

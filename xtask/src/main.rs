@@ -4,12 +4,15 @@
 //! cargo xtask check            # everything below; what CI runs
 //! cargo xtask check lessons    # the workbook only
 //! cargo xtask check book       # the book only
+//! cargo xtask answers          # the lessons' quiz answers, from the listings
 //! ```
 //!
-//! The workbook: every exercise is the step before it plus `// TODO:`
-//! lines, every lesson's README has its commands and quiz and a chapter
-//! shows them, and every exercise ships unsolved: it passes a check of the
-//! step it starts from and fails its own lesson's check.
+//! The workbook: every exercise and "break it" is what its lesson says
+//! (the step before plus `// TODO:` lines, or the step with skeletons in
+//! place of its new idea; the step with one mistake planted), every
+//! lesson's README has its commands, its goal and still-true checks, folded
+//! hints and a quiz, and every goal check fails on the exercise as shipped
+//! and passes on the step (in parallel: `RUST_TEST_THREADS`).
 //!
 //! The book: every include resolves, every step has a chapter, every
 //! chapter is in the summary, links land, the stored diffs still turn one
@@ -32,7 +35,7 @@ use std::{
     time::Instant,
 };
 
-const USAGE: &str = "usage: cargo xtask check [lessons|book]";
+const USAGE: &str = "usage: cargo xtask check [lessons|book] | cargo xtask answers";
 
 /// A check: what is wrong, one line (or a few) per problem; empty if none.
 type Check = fn() -> Vec<String>;
@@ -40,6 +43,21 @@ type Check = fn() -> Vec<String>;
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    if args.as_slice() == ["answers"] {
+        if let Err(err) = env::set_current_dir(root()) {
+            eprintln!("xtask: cannot enter {}: {err}", root().display());
+            return ExitCode::FAILURE;
+        }
+        let problems = lessons::write_answers();
+        for problem in &problems {
+            eprintln!("{problem}");
+        }
+        return if problems.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
     let (lessons, book) = match args.as_slice() {
         ["check"] => (true, true),
         ["check", "lessons"] => (true, false),
@@ -78,6 +96,10 @@ fn main() -> ExitCode {
                 book::stored_diffs_match_the_steps,
             ),
             (
+                "book: each lesson's quiz is in a chapter",
+                lessons::each_lesson_is_in_a_chapter,
+            ),
+            (
                 "book: the listings of runs match a fresh run",
                 listings::listings_match_a_fresh_run,
             ),
@@ -90,16 +112,20 @@ fn main() -> ExitCode {
     if lessons {
         checks.extend([
             (
-                "lessons: each exercise is the previous step plus TODOs",
-                lessons::each_exercise_is_the_previous_step_plus_todos as Check,
+                "lessons: each exercise and break-it matches its step",
+                lessons::each_exercise_matches_its_step as Check,
             ),
             (
-                "lessons: each README has its commands and quiz",
-                lessons::each_lesson_has_a_readme_with_its_commands_and_quiz,
+                "lessons: each README has its commands, checks, hints and quiz",
+                lessons::each_lesson_has_a_readme,
             ),
             (
-                "lessons: each exercise ships unsolved",
-                lessons::each_exercise_ships_unsolved,
+                "lessons: each quiz answer is its listing",
+                lessons::each_quiz_answer_is_its_listing,
+            ),
+            (
+                "lessons: goal checks fail as shipped and pass on the step",
+                lessons::goal_checks_fail_as_shipped_and_pass_on_the_step,
             ),
         ]);
     }

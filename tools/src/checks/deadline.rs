@@ -33,9 +33,17 @@ pub fn deadline_starts_at_the_signal(bin: &Binary) {
     server.signal(Signal::SIGTERM);
     let status = server.expect_exit(Duration::from_secs(5));
 
-    assert_eq!(request.join().unwrap(), Ok((200, "done".to_owned())));
+    assert_eq!(
+        request.join().unwrap(),
+        Ok((200, "done".to_owned())),
+        "a request that fits the budget counted from the signal must be answered"
+    );
     assert_exit_code(status, 0);
-    assert!(!server.has_log("shutdown timed out"));
+    assert!(
+        !server.has_log("shutdown timed out"),
+        "the drain timed out though the request fit the budget counted from the signal: \
+         is the deadline counted from start-up?"
+    );
 }
 // ANCHOR_END: deadline_starts_at_the_signal
 

@@ -43,11 +43,15 @@ pub fn drain_completes_in_flight_request(bin: &Binary, signal: Signal) {
     let status = server.expect_exit(Duration::from_secs(10));
     let took = sent.elapsed();
 
-    assert!(refused_after.is_some(), "new connections still accepted");
+    assert!(
+        refused_after.is_some(),
+        "new connections were still accepted after `shutting down`"
+    );
     assert_eq!(
         answer,
         Ok((200, "done".to_owned())),
-        "the in-flight request"
+        "the request in flight at the signal must get its whole answer (an Err is a \
+         connection that broke)"
     );
     assert_exit_code(status, 0);
     assert!(
@@ -164,7 +168,8 @@ pub fn acknowledged_writes_are_in_the_database(bin: &Binary) {
     for n in 0..20 {
         let body =
             json!({ "url": format!("https://example.com/{n}"), "title": format!("page {n}") });
-        let (status, body) = post_json(&server.url("/bookmarks"), &body).expect("POST");
+        let (status, body) = post_json(&server.url("/bookmarks"), &body)
+            .expect("POST /bookmarks got no answer before the signal");
         assert_eq!(status, 201, "{body}");
         let stored: serde_json::Value = serde_json::from_str(&body).unwrap();
         acknowledged.push(stored["id"].as_i64().expect("an id"));
@@ -184,7 +189,8 @@ pub fn acknowledged_writes_are_in_the_database(bin: &Binary) {
     )
     .unwrap();
     let mut interim = [0; 25];
-    late.read_exact(&mut interim).expect("100 Continue");
+    late.read_exact(&mut interim)
+        .expect("the server did not answer `100 Continue` to a POST with `Expect: 100-continue`");
     assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
 
     server.signal(Signal::SIGTERM);
@@ -192,7 +198,7 @@ pub fn acknowledged_writes_are_in_the_database(bin: &Binary) {
     late.write_all(body.as_bytes()).unwrap();
     let mut answer = String::new();
     late.read_to_string(&mut answer)
-        .expect("the late write's answer");
+        .expect("a POST whose body was sent just after the signal got no whole answer: the drain dropped it");
     let status = server.expect_exit(Duration::from_secs(5));
 
     assert!(answer.starts_with("HTTP/1.1 201"), "late write: {answer}");

@@ -229,7 +229,9 @@ fn assert_cut_at_the_deadline(bin: &Binary, server: &mut Server, what: &str) -> 
     // What was cut off ended: no wait after the deadline ran out.
     assert!(
         !server.has_log("left behind"),
-        "a wait after the cut-off gave up"
+        "{what}: the server task still ran after the cut-off (the log says `left behind`): \
+         every connection must end once cut off, and `serve` must have been told to stop \
+         at the drain"
     );
     println!("{what}: exit {past:?} after the {DEADLINE:?} deadline");
     past
@@ -264,7 +266,10 @@ fn assert_signal_leaves_it_draining(server: &mut Server) {
         None,
         "step 2 has no deadline: it must still be draining"
     );
-    assert!(!server.has_log("server stopped"));
+    assert!(
+        !server.has_log("server stopped"),
+        "the server stopped while a request was still in flight"
+    );
 }
 // ANCHOR_END: still_draining
 

@@ -18,13 +18,21 @@ pub fn ready_flips_while_serving_through_the_delay(bin: &Binary) {
     server.wait_for_log("not ready", PROMPTLY);
 
     // Each request below is a new connection: all accepted during the delay.
-    assert_eq!(get(&server.url("/ready"), PROMPTLY).unwrap().0, 503);
+    let ready = get(&server.url("/ready"), PROMPTLY)
+        .expect("GET /ready right after the signal got no answer: the server must keep serving through the delay");
+    assert_eq!(
+        ready.0, 503,
+        "GET /ready right after the signal must say not ready"
+    );
     assert_eq!(
         get(&server.url("/health"), PROMPTLY),
         Ok((200, "ok".into()))
     );
     let written = create_bookmarks(&server, 1);
-    assert_eq!(get(&server.url("/bookmarks"), PROMPTLY).unwrap().0, 200);
+    let listed = get(&server.url("/bookmarks"), PROMPTLY).expect(
+        "GET /bookmarks during the delay got no answer: the server must keep serving through it",
+    );
+    assert_eq!(listed.0, 200);
     assert!(!server.has_log("shutting down"), "the delay is not over");
     assert!(
         sent.elapsed() < Duration::from_millis(1500),
@@ -134,7 +142,10 @@ pub fn second_signal_during_the_delay_forces_exit(bin: &Binary) {
         took < BOUND,
         "exited {took:?} after the second signal (the bound is {BOUND:?})"
     );
-    assert!(request.join().unwrap().is_err(), "the request was cut");
+    assert!(
+        request.join().unwrap().is_err(),
+        "a request in flight was answered though the stop was forced: it should have been cut off"
+    );
     println!("second signal in the delay: exit {took:?} after it");
     let logs = server.logs();
     assert_logged_in_order(
@@ -157,13 +168,17 @@ pub fn keep_alive_told_to_close_during_the_delay(bin: &Binary) {
     let mut server = bin.launch().env("SHUTDOWN_DELAY", "1500ms").start();
     let mut connection = Connection::open(server.addr(), PROMPTLY).unwrap();
     connection.write(&Request::get("/health"), true).unwrap();
-    let before = connection.read_response().unwrap();
+    let before = connection
+        .read_response()
+        .expect("GET /health before the signal got no answer");
     assert!(before.keep_alive, "kept alive before the signal");
 
     let sent = server.signal(Signal::SIGTERM);
     server.wait_for_log("not ready", PROMPTLY);
     connection.write(&Request::get("/health"), true).unwrap();
-    let after = connection.read_response().unwrap();
+    let after = connection.read_response().expect(
+        "GET /health on a kept-alive connection during the delay got no answer: the server must keep serving through the delay",
+    );
     assert_eq!(after.status, 200);
     assert!(!after.keep_alive, "`Connection: close` after the signal");
     assert_eq!(connection.wait_closed(), Ok(()), "closed by the server");

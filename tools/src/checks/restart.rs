@@ -64,7 +64,7 @@ pub fn restart_refuses_none(bin: &Binary) {
         for _ in 0..n {
             answered
                 .recv_timeout(PROMPTLY)
-                .expect("a steady stream of answers");
+                .expect("a request sent around the restart got no answer in time: the socket was not served without a gap (was it bound again instead of inherited?)");
         }
     };
     wait_answers(20);

@@ -17,8 +17,14 @@ pub fn second_signal_does_not_force(bin: &Binary) {
 
     assert_exit_code(status, 1);
     assert!(took >= Duration::from_millis(1500), "exited after {took:?}");
-    assert!(server.has_log("shutdown timed out"));
-    assert!(!server.has_log("forced shutdown"));
+    assert!(
+        server.has_log("shutdown timed out"),
+        "no `shutdown timed out`: the drain should end at its deadline"
+    );
+    assert!(
+        !server.has_log("forced shutdown"),
+        "step 3 ignores a second signal, yet it forced the stop"
+    );
 }
 // ANCHOR_END: second_signal_does_not_force
 
@@ -53,7 +59,10 @@ pub fn second_signal_forces_exit(bin: &Binary, second: Signal) {
         "exited {took:?} after the second signal (the bound is {BOUND:?})"
     );
     for request in requests {
-        assert!(request.join().unwrap().is_err(), "a request was cut");
+        assert!(
+            request.join().unwrap().is_err(),
+            "a request in flight was answered: the second signal should have cut it off"
+        );
     }
     let logs = server.logs();
     assert_logged_in_order(
@@ -79,7 +88,9 @@ pub fn second_signal_forces_exit(bin: &Binary, second: Signal) {
     );
     assert!(
         !server.has_log("left behind"),
-        "a wait after the cut-off gave up"
+        "the server task still ran after the forced cut-off (the log says `left behind`): \
+         every connection must end once cut off, and `serve` must have been told to stop \
+         at the drain"
     );
     if modes.contains(&"query") {
         assert_cut_query_rolled_back(&server.db_path);

@@ -11,7 +11,7 @@ pub fn buffered_visits_are_flushed(bin: &Binary) {
     let id = create_bookmarks(&server, 1)[0];
     let visit = server.url(&format!("/bookmarks/{id}/visit"));
     for _ in 0..25 {
-        let (status, _) = get(&visit, PROMPTLY).expect("visit");
+        let (status, _) = get(&visit, PROMPTLY).expect("GET /bookmarks/{id}/visit got no answer");
         assert_eq!(status, 302);
     }
     let (_, body) = get(&server.url(&format!("/bookmarks/{id}")), PROMPTLY).unwrap();
@@ -21,8 +21,15 @@ pub fn buffered_visits_are_flushed(bin: &Binary) {
     let status = server.expect_exit(Duration::from_secs(5));
 
     assert_exit_code(status, 0);
-    assert_eq!(stored_visits(&server.db_path, id), 25);
-    assert!(server.has_log("visits flushed visits=25"));
+    assert_eq!(
+        stored_visits(&server.db_path, id),
+        25,
+        "visits stored after the stop: every visit answered must be in the database"
+    );
+    assert!(
+        server.has_log("visits flushed visits=25"),
+        "no `visits flushed visits=25` line: the buffered visits were not flushed at the stop"
+    );
 }
 // ANCHOR_END: buffered_visits_are_flushed
 
@@ -177,7 +184,10 @@ pub fn stuck_worker_is_cut_at_the_deadline(bin: &Binary) {
             "server stopped",
         ],
     );
-    assert!(logs[order[2]].contains("shutdown timed out"));
+    assert!(
+        logs[order[2]].contains("shutdown timed out"),
+        "the stuck worker should have run the stop out of time (`shutdown timed out`)"
+    );
     // The worker was waiting at an `.await`, neither a request, nor a
     // blocking task, nor a query.
     assert_abandoned(&logs, 0, 0, 0, 0);
@@ -230,7 +240,10 @@ pub fn second_signal_cuts_a_stuck_worker(bin: &Binary) {
             "server stopped",
         ],
     );
-    assert!(!server.has_log("left behind"), "the aborted worker ended");
+    assert!(
+        !server.has_log("left behind"),
+        "a worker was left behind after the cut-off: it should have been aborted"
+    );
     assert_eq!(assert_units_whole(&server.db_path), 0, "no unit committed");
     assert_eq!(stored_visits(&server.db_path, id), 1);
     println!("stuck worker, second signal: exit {took:?} after it");

@@ -1,0 +1,120 @@
+//! Lesson 3's cut-off listener: the one in `bookmarks::shutdown::cutoff`,
+//! with the part that cuts a connection off left for you to write.
+//!
+//! `axum::serve` runs each connection in a task of its own and keeps no
+//! handle to it: graceful shutdown asks those tasks to finish, nothing in
+//! axum can make them stop. This listener wraps every accepted connection
+//! so that, once its token is cancelled, the connection fails; hyper then
+//! drops it, its request future with it, and `serve` returns.
+
+use std::{
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use axum::serve::Listener;
+use bookmarks::shutdown::in_flight::{self, InFlight};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+/// A [`TcpListener`] whose connections all close when `cutoff` is cancelled.
+pub struct CutoffListener {
+    inner: TcpListener,
+    cutoff: CancellationToken,
+}
+
+impl CutoffListener {
+    pub fn new(inner: TcpListener, cutoff: CancellationToken) -> Self {
+        CutoffListener { inner, cutoff }
+    }
+
+    /// The address bound: with port 0, the port the system chose.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+impl Listener for CutoffListener {
+    type Io = CutoffStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        // axum's own accept loop for `TcpListener`, which retries after
+        // errors such as running out of file descriptors.
+        let (stream, addr) = Listener::accept(&mut self.inner).await;
+        (CutoffStream::new(stream, self.cutoff.clone()), addr)
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// One accepted connection that fails every read and write once cut off.
+pub struct CutoffStream {
+    inner: TcpStream,
+    // Polled on every read and write, so the connection's task is woken the
+    // moment the token is cancelled, even while it waits for the client.
+    cutoff: Pin<Box<WaitForCancellationFutureOwned>>,
+    _open: InFlight,
+}
+
+impl CutoffStream {
+    fn new(inner: TcpStream, cutoff: CancellationToken) -> Self {
+        CutoffStream {
+            inner,
+            cutoff: Box::pin(cutoff.cancelled_owned()),
+            _open: in_flight::CONNECTIONS.enter(),
+        }
+    }
+
+    // YOURS: check
+    // TODO: once `cutoff` is cancelled, every read and write must fail
+    //  (`io::ErrorKind::ConnectionAborted`), and the task polling it must be
+    //  woken at that moment, even if its client sends nothing.
+    fn check(&mut self, _cx: &mut Context<'_>) -> io::Result<()> {
+        let _cutoff = &mut self.cutoff;
+        Ok(())
+    }
+    // YOURS_END: check
+}
+
+// YOURS: poll_read
+impl AsyncRead for CutoffStream {
+    // TODO: a connection cut off must fail its next read, like its writes
+    //  below. A request whose handler is stuck writes nothing: while it
+    //  waits, hyper is polling this read.
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+// YOURS_END: poll_read
+
+impl AsyncWrite for CutoffStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.check(cx)?;
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.check(cx)?;
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
