@@ -31,7 +31,7 @@ fn step7_sized_delay_fails_no_request_in_a_rollout(context: RunContext<'_>) -> R
         return context.ignore_for("no haproxy on PATH");
     };
     let checks = Checks {
-        inter: Duration::from_millis(500),
+        inter: Duration::from_millis(250),
         fall: 2,
         rise: 1,
     };
@@ -41,7 +41,7 @@ fn step7_sized_delay_fails_no_request_in_a_rollout(context: RunContext<'_>) -> R
         instances: 2,
         rollouts: 1,
         clients: 4,
-        shutdown_delay: Some(checks.sized_delay(Duration::from_millis(500))),
+        shutdown_delay: Some(checks.sized_delay(Duration::from_millis(250))),
         shutdown_timeout: Duration::from_secs(5),
         checks,
         retry: false,
