@@ -31,7 +31,7 @@
 //!   closes the connection without an answer: hyper has no request yet to
 //!   answer 408 to.
 //! - `BODY_TIMEOUT`: tower-http's `TimeoutBody` around each request body;
-//!   the app answers 408 when it fires (`crate::body` in this repository).
+//!   the app answers 408 when it fires (`src/body.rs` in this repository).
 //! - `IDLE_TIMEOUT`: closes a connection, HTTP/1 or HTTP/2, that has no
 //!   request in progress and has sent nothing for that long. hyper has no
 //!   such timeout, and its header timer does not run while the auto
