@@ -17,6 +17,9 @@
 # so. Takes about ten minutes on two cores, after the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Other work on the machine moves every figure: the header says how busy it
+# was before the first run (the 1-minute load average).
+load_before=$(cut -d' ' -f1 /proc/loadavg)
 
 out=book/src/figures/drain-scale.txt
 go_out=book/src/figures/drain-scale-go.txt
@@ -71,6 +74,7 @@ cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null ||
   echo "\$ $command"
   echo "# $(date -u +%F), $(uname -s) $(uname -m), $(nproc) cores${cpu:+ ($cpu)};" \
     "$(git rev-parse --short HEAD); Go: $go_version"
+  echo "# load average (1 min) before the first run: $load_before"
   echo "# SIGTERM with N connections held; SHUTDOWN_TIMEOUT=30s; $runs run(s) of each, interleaved"
   echo
   "$release/drainbench" "${servers[@]}" "${references[@]}" \

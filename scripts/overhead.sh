@@ -14,6 +14,9 @@
 #   scripts/overhead.sh --quick    # 1 round of 1 s, printed only
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Other work on the machine moves every figure: the header says how busy it
+# was before the first run (the 1-minute load average).
+load_before=$(cut -d' ' -f1 /proc/loadavg)
 
 out=book/src/figures/overhead.txt
 rounds=5
@@ -93,6 +96,7 @@ cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null ||
   echo "\$ $command"
   echo "# $(date -u +%F), $(uname -s) $(uname -m), $(nproc) cores${cpu:+ ($cpu)};" \
     "$(git rev-parse --short HEAD); Go: $go_version"
+  echo "# load average (1 min) before the first run: $load_before"
   echo "# GET /health, $clients clients each on one kept-alive connection, $duration;" \
     "$rounds round(s), interleaved"
   "$release/medians" --by step --fields rps:0,p50_ms:2,p99_ms:2 <"$tmp/runs"

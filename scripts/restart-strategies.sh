@@ -23,6 +23,9 @@
 #   scripts/restart-strategies.sh --quick    # 1 round of 3 restarts, printed only
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Other work on the machine moves every figure: the header says how busy it
+# was before the first run (the 1-minute load average).
+load_before=$(cut -d' ' -f1 /proc/loadavg)
 
 out=book/src/figures/restart-strategies.txt
 rounds=3
@@ -78,6 +81,7 @@ cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null ||
   echo "\$ $command"
   echo "# $(date -u +%F), $(uname -s) $(uname -m) $(uname -r), $(nproc) cores${cpu:+ ($cpu)};" \
     "$(git rev-parse --short HEAD)"
+  echo "# load average (1 min) before the first run: $load_before"
   echo "# $step, $restarts restarts per run, 8 clients, 500 ms of load between restarts;"
   echo "# $rounds round(s), interleaved"
   "$release/medians" --by strategy \
