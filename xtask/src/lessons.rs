@@ -448,10 +448,14 @@ fn unfolded(text: &str) -> String {
     shown
 }
 
-/// Each lesson has its README with the commands to run and check it and its
-/// "break it", a quiz the book's chapter includes, hints folded away, and
-/// the lists of its goal checks and its still-true checks, as the table in
-/// `tools::matrix` has them. The unfolded text never points at the
+/// How the line begins, at the top of each lesson's README, that says to
+/// read it rendered, where the hints are folded.
+const FOLD_NOTE: &str = "> Read this page rendered";
+
+/// Each lesson has its README with a note at the top to read it rendered,
+/// the commands to run and check it and its "break it", a quiz the book's
+/// chapter includes, hints folded away, and the lists of its goal checks
+/// and its still-true checks, as the table in `tools::matrix` has them. The unfolded text never points at the
 /// solution (`src/bin/stepN.rs`).
 pub fn each_lesson_has_a_readme() -> Vec<String> {
     let mut problems = Vec::new();
@@ -465,6 +469,18 @@ pub fn each_lesson_has_a_readme() -> Vec<String> {
             if !readme.contains(&command) {
                 problems.push(format!("{file} lacks `{command}`"));
             }
+        }
+        // A terminal shows `<details>` unfolded: the reader is told at the
+        // top, before any hint.
+        if !readme
+            .lines()
+            .take(5)
+            .any(|line| line.starts_with(FOLD_NOTE))
+        {
+            problems.push(format!(
+                "{file}: its first lines should say, with `{FOLD_NOTE}`, that the hints are \
+                 folded only when read rendered"
+            ));
         }
         for marker in ["ANCHOR: quiz", "ANCHOR_END: quiz", "<details>"] {
             if !readme.contains(marker) {
