@@ -1,6 +1,7 @@
 //! Lesson 4: a second signal cuts off at once. This is step 3; each `TODO` says what
 //! must become true, `README.md` beside this file has the hints.
 //! Check with `cargo test -p lessons --test lesson4`.
+//! The answer is `src/bin/step4.rs`: try before you open it.
 
 use std::{future::pending, io, process::ExitCode};
 
