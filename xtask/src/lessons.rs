@@ -36,11 +36,22 @@ pub enum Start {
     /// Step N with its new idea cut out: each `// YOURS: name` …
     /// `// YOURS_END: name` region is a skeleton the reader completes,
     /// where step N has `// ANCHOR: name` … `// ANCHOR_END: name`. The
-    /// lesson may also ship files of its own, each a part of a kit file
-    /// with the same kind of regions: `(file in the lesson, kit file)`.
-    Skeleton {
-        own: &'static [(&'static str, &'static str)],
-    },
+    /// lesson may also ship files of its own, with the same kind of
+    /// regions, where the kit would do that part for the reader.
+    Skeleton { own: &'static [Own] },
+}
+
+/// A file of a lesson's own, beside its exercise, with `// YOURS:` regions
+/// where a kit file has anchors: `(file in the lesson, kit file)`.
+#[derive(Clone, Copy)]
+pub enum Own {
+    /// A part of the kit file: filled, its statements are the kit file's,
+    /// in order (lesson 3's cut-off listener).
+    PartOf(&'static str, &'static str),
+    /// The kit's type wrapped, with a part of it the reader's to write:
+    /// each region names an anchor of the kit file (lesson 7's
+    /// `Connection: close`, which the kit's `Lifecycle` would add itself).
+    Wraps(&'static str, &'static str),
 }
 
 /// One lesson: its directory, its number, how its exercise starts, and the
@@ -77,7 +88,7 @@ pub const LESSONS: [Lesson; 8] = [
         dir: "03-drain-deadline",
         n: 3,
         start: Start::Skeleton {
-            own: &[("cutoff.rs", "src/shutdown/cutoff.rs")],
+            own: &[Own::PartOf("cutoff.rs", "src/shutdown/cutoff.rs")],
         },
         // Without a deadline, nothing ends the drain early either.
         already_true: &["deadline_starts_at_the_signal"],
@@ -116,7 +127,9 @@ pub const LESSONS: [Lesson; 8] = [
     Lesson {
         dir: "07-ready-for-a-load-balancer",
         n: 7,
-        start: Start::Skeleton { own: &[] },
+        start: Start::Skeleton {
+            own: &[Own::Wraps("lifecycle.rs", "src/lifecycle.rs")],
+        },
         // The kit's `Lifecycle` ends streams and WebSockets at the drain.
         already_true: &[
             "event_stream_ends_with_the_drain",
@@ -124,7 +137,7 @@ pub const LESSONS: [Lesson; 8] = [
             "websocket_deaf_to_close_is_cut_at_the_deadline",
         ],
         asks_more: &[],
-        answer_in_kit: &["src/shutdown/deadline.rs"],
+        answer_in_kit: &["src/lifecycle.rs", "src/shutdown/deadline.rs"],
         break_fails: "ready_flips_while_serving_through_the_delay",
     },
     Lesson {
@@ -140,7 +153,7 @@ pub const LESSONS: [Lesson; 8] = [
         dir: "09-restart-on-a-kept-socket",
         n: 9,
         start: Start::Skeleton {
-            own: &[("inherited.rs", "src/shutdown/systemd.rs")],
+            own: &[Own::PartOf("inherited.rs", "src/shutdown/systemd.rs")],
         },
         // The configuration reads LISTEN_FDS and LISTEN_PID from step 1 on;
         // the notify messages are wired in the exercise.
@@ -345,7 +358,8 @@ fn read(path: &str, problems: &mut Vec<String>) -> Option<String> {
 ///   `// TODO:` comments, nothing else;
 /// - a skeleton lesson, its regions filled with step N's anchored code, is
 ///   step N's code (imports aside), and each file of its own, filled the
-///   same way, is a part of the kit file it stands for;
+///   same way, is a part of the kit file it stands for (or, wrapping the
+///   kit's type, has regions that name the kit file's anchors);
 /// - `break-it.rs` is step N's code with a few lines changed (one mistake).
 pub fn each_exercise_matches_its_step() -> Vec<String> {
     let mut problems = Vec::new();
@@ -385,17 +399,21 @@ pub fn each_exercise_matches_its_step() -> Vec<String> {
                     &exercise,
                     &step_file,
                     &step,
-                    true,
+                    Fits::Whole,
                     &mut problems,
                 );
-                for (file, kit_file) in own {
+                for own in own {
+                    let (file, kit_file, fits) = match *own {
+                        Own::PartOf(file, kit) => (file, kit, Fits::Part),
+                        Own::Wraps(file, kit) => (file, kit, Fits::Regions),
+                    };
                     let file = format!("lessons/{dir}/{file}");
                     let (Some(text), Some(kit)) =
                         (read(&file, &mut problems), read(kit_file, &mut problems))
                     else {
                         continue;
                     };
-                    compare_solved(&file, &text, kit_file, &kit, false, &mut problems);
+                    compare_solved(&file, &text, kit_file, &kit, fits, &mut problems);
                 }
             }
         }
@@ -419,14 +437,24 @@ pub fn each_exercise_matches_its_step() -> Vec<String> {
     problems
 }
 
-/// `file` (with skeleton regions), filled from `reference`, against it:
-/// the same statements if `whole`, else a part of them.
+/// How a file with skeleton regions, filled, must fit its reference.
+#[derive(Clone, Copy, PartialEq)]
+enum Fits {
+    /// The same statements.
+    Whole,
+    /// Some of them, in order.
+    Part,
+    /// Only its regions come from the reference: each names an anchor.
+    Regions,
+}
+
+/// `file` (with skeleton regions), filled from `reference`, against it.
 fn compare_solved(
     file: &str,
     text: &str,
     reference_file: &str,
     reference: &str,
-    whole: bool,
+    fits: Fits,
     problems: &mut Vec<String>,
 ) {
     if !text.contains("// YOURS: ") {
@@ -437,7 +465,7 @@ fn compare_solved(
         Err(err) => return problems.push(format!("{file}: {err}")),
     };
     let reference = statements(reference);
-    if whole {
+    if fits == Fits::Whole {
         if let Some(at) =
             (0..solved.len().max(reference.len())).find(|&i| solved.get(i) != reference.get(i))
         {
@@ -449,7 +477,7 @@ fn compare_solved(
                 reference.get(at)
             ));
         }
-    } else if !is_part_of(&solved, &reference) {
+    } else if fits == Fits::Part && !is_part_of(&solved, &reference) {
         problems.push(format!(
             "{file}, its regions filled from {reference_file}, is no longer a part of it"
         ));
