@@ -77,6 +77,17 @@ impl Lifecycle {
     /// `POST /bookmarks` creates is sent to the streams, and every HTTP/1.1
     /// response from `not_ready` on says `Connection: close`.
     pub fn around(&self, api: Router) -> Router {
+        self.around_without_close(api)
+            .layer(middleware::from_fn_with_state(
+                self.clone(),
+                close_when_not_ready,
+            ))
+    }
+
+    /// As [`around`](Lifecycle::around), but without `Connection: close`:
+    /// for a service that says it its own way (the workbook's lesson 7
+    /// has its reader write it).
+    pub fn around_without_close(&self, api: Router) -> Router {
         let own = Router::new()
             .route("/ready", get(ready))
             .route("/events", get(events))
@@ -84,10 +95,6 @@ impl Lifecycle {
             .with_state(self.clone());
         api.merge(own)
             .layer(middleware::from_fn_with_state(self.clone(), announce))
-            .layer(middleware::from_fn_with_state(
-                self.clone(),
-                close_when_not_ready,
-            ))
     }
 
     /// Waits for every WebSocket to end. Once the server has drained, no

@@ -1,6 +1,7 @@
 //! Lesson 2: catch the signal and drain. This is step 1; each `TODO` says what
 //! must become true, `README.md` beside this file has the hints.
 //! Check with `cargo test -p lessons --test lesson2`.
+//! The answer is `src/bin/step2.rs`: try before you open it.
 
 use std::process::ExitCode;
 

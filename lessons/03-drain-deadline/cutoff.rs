@@ -1,5 +1,6 @@
-//! Lesson 3's cut-off listener: the one in `bookmarks::shutdown::cutoff`,
-//! with the part that cuts a connection off left for you to write.
+//! Lesson 3's cut-off: the kit's `bookmarks::shutdown::cutoff`, with the
+//! part that cuts a connection off left for you to write. (The kit's file,
+//! `src/shutdown/cutoff.rs`, is the answer: try before you open it.)
 //!
 //! `axum::serve` runs each connection in a task of its own and keeps no
 //! handle to it: graceful shutdown asks those tasks to finish, nothing in
@@ -21,6 +22,23 @@ use tokio::{
     net::{TcpListener, TcpStream},
 };
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tracing::warn;
+
+/// Cuts off every connection still open: each fails its next read or write
+/// (`connections` is the token given to [`CutoffListener`]). First, one
+/// line says what was still in flight, and so abandoned.
+pub fn cut_off(connections: &CancellationToken) {
+    let abandoned = in_flight::Snapshot::now();
+    warn!(
+        requests = abandoned.requests,
+        blocking = abandoned.blocking,
+        queries = abandoned.queries,
+        connections = abandoned.connections,
+        unanswered = abandoned.unanswered,
+        "abandoned"
+    );
+    connections.cancel();
+}
 
 /// A [`TcpListener`] whose connections all close when `cutoff` is cancelled.
 pub struct CutoffListener {

@@ -1,6 +1,9 @@
-//! Lesson 5: keep the bound. This is step 4; each `TODO` says what
-//! must become true, `README.md` beside this file has the hints.
+//! Lesson 5: keep the bound. This is step 5 with its idea cut out: three
+//! `// YOURS:` regions, each a skeleton that compiles and does what step 4
+//! did; the `TODO`s say what must become true, `README.md` has the hints.
 //! Check with `cargo test -p lessons --test lesson5`.
+//! The answer is `src/bin/step5.rs` and the kit's
+//! `src/shutdown/runtime.rs`: try before you open them.
 
 use std::{io, process::ExitCode};
 
@@ -10,7 +13,7 @@ use bookmarks::{
     routes::app,
     shutdown::{
         cutoff::{CutoffListener, cut_off},
-        deadline::{CUT_OFF_GRACE, Deadline, Outcome, after_cut_off, served},
+        deadline::{CUT_OFF_GRACE, Deadline, Stop, after_cut_off, served},
         signals::ShutdownSignals,
     },
     store::Store,
@@ -20,14 +23,30 @@ use tokio::{task::JoinHandle, time::Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-// TODO: a blocking thread still running at the exit (`/slow?mode=blocking`) must not
-//  hold the process: the exit leaves it behind.
-#[tokio::main]
-async fn main() -> ExitCode {
-    // A setting that is wrong, a port taken: one line on standard error
-    // and exit status 2.
-    run().await.unwrap_or_else(StartupError::report)
+// YOURS: main
+// TODO: a blocking thread still running at the exit (`/slow?mode=blocking`)
+//  must not hold the process: at most 250 ms after the deadline or the
+//  second signal, the process is gone, and the thread is left behind.
+fn main() -> ExitCode {
+    // What `#[tokio::main]` writes for you: a runtime, `block_on`, and the
+    // runtime dropped when `main` returns.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the runtime: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(async {
+        // A setting that is wrong, a port taken: one line on standard
+        // error and exit status 2.
+        run().await.unwrap_or_else(StartupError::report)
+    })
 }
+// YOURS_END: main
 
 // ANCHOR: run
 async fn run() -> Result<ExitCode, StartupError> {
@@ -106,10 +125,15 @@ async fn stop(mut running: Running, config: &Config) -> ExitCode {
     // signal came, or `serve` failed and may have left connections behind.
     // Each connection task ends at its next poll, and `serve` once none is
     // left: wait for that, but not for ever.
-    if drained != Outcome::Drained {
-        // TODO: a running query (`/slow?mode=query`) must stop at the cut-off, and
-        //  roll back, instead of running on while it holds the database.
+    let stop = Stop::after(&[drained]);
+    if stop == Stop::CutOff {
         cut_off(&running.cutoff);
+        // YOURS: interrupt
+        // TODO: a running query (`/slow?mode=query`) must stop here, at the
+        //  cut-off, and roll back, instead of running on while it holds the
+        //  database. Cutting its connection off does not stop it: it runs
+        //  on a blocking thread of its own.
+        // YOURS_END: interrupt
         if !drained.has_ended() {
             let by = Instant::now() + CUT_OFF_GRACE;
             after_cut_off("requests", served(&mut running.server), by).await;
@@ -117,16 +141,17 @@ async fn stop(mut running: Running, config: &Config) -> ExitCode {
     }
     // ANCHOR_END: cut_off
 
-    // ANCHOR: cleanup
+    // YOURS: cleanup
     // Whatever the drain did, the database is closed: a timed-out drain is
     // no reason to skip the one step that makes the file consistent.
-    // TODO: the close may take only what the bound leaves: the process must be gone
-    //  at most 250 ms after the deadline or the second signal, whatever is
-    //  still in flight. If it cannot close in time, it gives up and says so.
+    // TODO: the close may take only what the bound leaves: the process is
+    //  gone at most 250 ms after the deadline or the second signal, whatever
+    //  still holds the connection. If the close cannot have it by then, it
+    //  gives up, and says so.
     let closed = running.store.close().await;
     info!("server stopped");
-    // ANCHOR_END: cleanup
-    if drained == Outcome::Drained && closed.is_ok() {
+    // YOURS_END: cleanup
+    if stop == Stop::Clean && closed.is_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

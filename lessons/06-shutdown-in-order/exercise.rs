@@ -3,6 +3,7 @@
 //! `// YOURS:` region) is still step 5's. The `TODO` says what must become
 //! true, `README.md` has the hints. Check with
 //! `cargo test -p lessons --test lesson6`.
+//! The answer is `src/bin/step6.rs`: try before you open it.
 
 use std::{io, process::ExitCode};
 

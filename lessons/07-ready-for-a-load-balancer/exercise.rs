@@ -1,16 +1,18 @@
 //! Lesson 7: ready for a load balancer. This is step 7 with its idea cut
-//! out: `/ready`, `Connection: close`, the end of event streams and the
-//! WebSockets' Close 1001 are wired (the kit's `Lifecycle`), but nothing
-//! says "not ready" and nothing waits: the `// YOURS:` region is yours.
-//! The `TODO` says what must become true, `README.md` has the hints. Check
-//! with `cargo test -p lessons --test lesson7`.
+//! out: `/ready`, the end of event streams and the WebSockets' Close 1001
+//! are wired (the kit's `Lifecycle`), but nothing says "not ready", nothing
+//! waits, and no response says `Connection: close`. The `// YOURS:` region
+//! below and the one in `lifecycle.rs` are yours; the `TODO`s say what
+//! must become true, `README.md` has the hints. Check with
+//! `cargo test -p lessons --test lesson7`.
+//! The answer is `src/bin/step7.rs`, and in the kit `src/lifecycle.rs` and
+//! `delay` in `src/shutdown/deadline.rs`: try before you open them.
 
 use std::{io, process::ExitCode};
 
 use bookmarks::{
     StartupError,
     config::Config,
-    lifecycle::Lifecycle,
     link_check::LinkChecker,
     routes::with_middleware,
     shutdown::{
@@ -28,6 +30,11 @@ use tokio::{task::JoinHandle, time::Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 use tracing_appender::non_blocking::WorkerGuard;
+
+// The kit's lifecycle routes, with your `Connection: close`: `lifecycle.rs`,
+// beside this file.
+mod lifecycle;
+use lifecycle::Lifecycle;
 
 // ANCHOR: main
 fn main() -> ExitCode {

@@ -1,6 +1,7 @@
 //! Lesson 8: an accept loop of our own. This is step 7; each `TODO` says what
 //! must become true, `README.md` beside this file has the hints.
 //! Check with `cargo test -p lessons --test lesson8`.
+//! The answer is `src/bin/step8.rs`: try before you open it.
 
 use std::{io, process::ExitCode};
 

@@ -8,7 +8,9 @@
 //! `3.0s` read as `#`): the times vary from run to run, the lines may not.
 //! Of a `$ cargo test …` listing, cargo's progress lines (`Compiling`,
 //! `Finished`, `Running`) are left out; its `test result:` lines, with
-//! their counts, are compared like any output.
+//! their counts, are compared like any output. How long after its last
+//! signal a step exited (the comment of a `$ echo $?`) is compared within
+//! [`EXIT_TIME_TOLERANCE`]: a quiz answer states it.
 //! `scripts/listings.sh` rewrites the files.
 
 use std::{
@@ -160,12 +162,40 @@ fn comparable(text: &str) -> Vec<String> {
     comparable
 }
 
+/// How far apart the exit times of two runs of a scenario may be: the
+/// timers they wait on are exact to a few milliseconds, a machine busy
+/// with other work delays them a little more; what a reader predicts (at
+/// the deadline, or when the blocking thread wakes) is seconds apart.
+const EXIT_TIME_TOLERANCE: f64 = 0.5;
+
+/// How long after its last signal the step exited, in seconds, for each
+/// `$ echo $?   # in step3's terminal; step3 exited 2.0 s after the SIGTERM`.
+fn exit_times(text: &str) -> Vec<f64> {
+    text.lines()
+        .filter(|line| line.starts_with("$ echo $?"))
+        .filter_map(|line| {
+            let (_, rest) = line.split_once(" exited ")?;
+            let (seconds, _) = rest.split_once(" s after ")?;
+            seconds.parse().ok()
+        })
+        .collect()
+}
+
 /// What differs between the committed listing and a fresh run, if anything.
-fn compare(name: &str, committed: &str, fresh: &str) -> Option<String> {
-    let committed = comparable(committed);
-    let fresh = comparable(fresh);
+fn compare(name: &str, committed_text: &str, fresh_text: &str) -> Option<String> {
+    let committed = comparable(committed_text);
+    let fresh = comparable(fresh_text);
     if committed == fresh {
-        return None;
+        let (then, now) = (exit_times(committed_text), exit_times(fresh_text));
+        let off = then
+            .iter()
+            .zip(&now)
+            .find(|(then, now)| (*then - *now).abs() > EXIT_TIME_TOLERANCE)?;
+        return Some(format!(
+            "listings/{name}.txt is stale: it says the step exited {:.1} s after the signal, \
+             a fresh run exits {:.1} s after it; run scripts/listings.sh {name}",
+            off.0, off.1
+        ));
     }
     let at = committed
         .iter()
@@ -268,5 +298,10 @@ mod tests {
         let warm = "$ cargo test\ntest result: ok. 3 passed; 0 failed; finished in 0.4s\n";
         assert!(compare("x", run, warm).is_none());
         assert!(compare("x", run, &warm.replace("3 passed", "2 passed")).is_some());
+        // The exit's time after the signal, within the tolerance.
+        let exit = "$ echo $?   # in step3's terminal; step3 exited 2.0 s after the SIGTERM\n1\n";
+        assert!(compare("x", exit, &exit.replace("2.0 s", "2.3 s")).is_none());
+        let late = compare("x", exit, &exit.replace("2.0 s", "4.0 s")).unwrap();
+        assert!(late.contains("exits 4.0 s after it"), "{late}");
     }
 }

@@ -11,8 +11,9 @@
 //! (the step before plus `// TODO:` lines, or the step with skeletons in
 //! place of its new idea; the step with one mistake planted), every
 //! lesson's README has its commands, its goal and still-true checks, folded
-//! hints and a quiz, and every goal check fails on the exercise as shipped
-//! and passes on the step (in parallel: `RUST_TEST_THREADS`).
+//! hints and a quiz, every goal check fails on the exercise as shipped
+//! and passes on the step, and every still-true check passes on the
+//! exercise as shipped (in parallel: `RUST_TEST_THREADS`).
 //!
 //! The book: every include resolves, every step has a chapter, every
 //! chapter is in the summary, links land, the stored diffs still turn one
@@ -124,7 +125,7 @@ fn main() -> ExitCode {
                 lessons::each_quiz_answer_is_its_listing,
             ),
             (
-                "lessons: goal checks fail as shipped and pass on the step",
+                "lessons: goal checks fail as shipped and pass on the step, still-true checks pass",
                 lessons::goal_checks_fail_as_shipped_and_pass_on_the_step,
             ),
         ]);

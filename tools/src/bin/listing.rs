@@ -39,7 +39,11 @@
 //! exit                              wait (30 s at most) for the exit and the
 //!                                   background commands; shown as `$ echo $?`
 //!                                   and the status (128 + the signal's number
-//!                                   for a step a signal ended)
+//!                                   for a step a signal ended), the command
+//!                                   with a comment that says it runs in the
+//!                                   step's terminal, and when the step exited:
+//!                                   `# in step3's terminal; step3 exited 2.0 s
+//!                                   after the SIGTERM` (the last signal sent)
 //! ```
 //!
 //! In a `$` command, `8080` stands for the step's port (each run binds
@@ -57,7 +61,8 @@
 //! continuation is indented by two spaces. Durations (`latency=12 ms`) are
 //! printed as measured. `cargo xtask check book` compares the commands and
 //! the log lines in order, the rest (a client's output, whose moment
-//! races with the step's lines) in any order, all with durations masked.
+//! races with the step's lines) in any order, all with durations masked;
+//! the exit's time after the signal, within half a second.
 
 use std::{
     env, fs,
@@ -82,6 +87,8 @@ const SHOWN_PORT: &str = "8080";
 struct Run {
     server: Option<Server>,
     step: String,
+    /// The last signal sent to the step, and when.
+    signalled: Option<(Instant, String)>,
     /// Commands and their output, stamped; the step's lines are added at
     /// the end from the harness's own stamps.
     events: Arc<Mutex<Vec<Event>>>,
@@ -124,7 +131,9 @@ impl Run {
                     .map_err(|_| format!("{rest:?} is not a signal"))?;
                 self.show(format!("$ kill -{rest} \"$(pgrep -x {})\"", self.step));
                 let server = self.server.as_mut().ok_or("no step started yet")?;
-                server.try_signal(signal).map(drop)
+                let sent = server.try_signal(signal)?;
+                self.signalled = Some((sent, format!("SIG{rest}")));
+                Ok(())
             }
             "alive" => {
                 self.show(format!(
@@ -178,6 +187,7 @@ impl Run {
         }
         self.server = Some(launch.try_start()?);
         self.step = step;
+        self.signalled = None;
         Ok(())
     }
 
@@ -248,7 +258,18 @@ impl Run {
             .code()
             .or(status.signal().map(|signal| 128 + signal))
             .unwrap_or(-1);
-        self.show("$ echo $?".to_owned());
+        // The status is the step's: `$?` read in the terminal that ran it,
+        // not after the commands typed in another.
+        let exited_at = server.exited_at().unwrap_or_else(Instant::now);
+        let when = match &self.signalled {
+            Some((sent, signal)) => format!(
+                "; {} exited {:.1} s after the {signal}",
+                self.step,
+                exited_at.saturating_duration_since(*sent).as_secs_f64()
+            ),
+            None => String::new(),
+        };
+        self.show(format!("$ echo $?   # in {}'s terminal{when}", self.step));
         self.show(code.to_string());
         Ok(())
     }
@@ -345,6 +366,7 @@ fn play(path: &Path) -> Result<String, String> {
     let mut run = Run {
         server: None,
         step: String::new(),
+        signalled: None,
         events: Arc::default(),
         background: Vec::new(),
         finished_lines: Vec::new(),

@@ -16,11 +16,12 @@ pub fn silent_connection_is_served(bin: &Binary) {
     match answer {
         Ok(response) => assert_eq!(response.status, 200, "the silent connection's answer"),
         Err(failure) => panic!(
-            "the silent connection got no answer: {}",
+            "a connection accepted before the SIGTERM, silent until the drain began, got no \
+             answer to the request it sent then ({}): it was closed at the drain, not served",
             failure.describe()
         ),
     }
-    assert_exit_code(status, 0);
+    assert_exit_status(status, 0);
 }
 
 /// Steps 2 to 7: `axum::serve` cancels a connection still silent when the
@@ -35,7 +36,7 @@ pub fn silent_connection_is_cancelled_at_the_drain(bin: &Binary) {
         "the silent connection was served: {:?}",
         answer.map(|response| response.status)
     );
-    assert_exit_code(status, 0);
+    assert_exit_status(status, 0);
 }
 
 /// Opens a connection that sends nothing, starts the drain, then sends a
@@ -54,10 +55,10 @@ fn request_on_a_connection_silent_at_the_drain(
     );
 
     server.signal(Signal::SIGTERM);
-    server.wait_for_log("shutting down", PROMPTLY);
+    expect_log(&mut server, &["shutting down"], PROMPTLY, "the SIGTERM");
     assert!(
         wait_until_refused(addr, PROMPTLY).is_some(),
-        "still accepting"
+        "new connections still accepted after `shutting down`"
     );
     // The listener is closed and the drain begun; give it a moment to
     // reach the connection's task before the request does.
@@ -82,26 +83,30 @@ pub fn half_request_closed_at_header_timeout_is_abandoned(bin: &Binary) {
         .start();
     let _half = half_request_in_flight(&server);
 
+    let stop = [
+        "shutting down",
+        "request closed unanswered during the drain",
+        "abandoned",
+        "database closed",
+        "server stopped",
+    ];
     let sent = server.signal(Signal::SIGTERM);
-    let status = server.expect_exit(Duration::from_secs(5));
+    let status = expect_exit_after(
+        &mut server,
+        Duration::from_secs(5),
+        "the SIGTERM (HEADER_TIMEOUT=300ms, SHUTDOWN_TIMEOUT=10s; in flight: half a request \
+         head)",
+        &stop,
+    );
     let took = sent.elapsed();
 
-    assert_exit_code(status, 1);
+    assert_exit_status(status, 1);
     assert!(
         took < Duration::from_secs(2),
         "held {took:?}, past HEADER_TIMEOUT"
     );
     let logs = server.logs();
-    assert_logged_in_order(
-        &logs,
-        &[
-            "shutting down",
-            "request closed unanswered during the drain",
-            "abandoned",
-            "database closed",
-            "server stopped",
-        ],
-    );
+    assert_logged_in_order(&logs, &stop);
     let line = &logs[line_index(&logs, "abandoned requests=")];
     assert!(line.contains("unanswered=1"), "{line}");
     println!("half request at the drain: exit 1 after {took:?}");
@@ -157,8 +162,12 @@ pub fn slow_header_keeps_its_connection(bin: &Binary) {
 /// Steps 8+: the accept loop's timer runs hyper's header timeout: half a
 /// request line is closed, unanswered, at `HEADER_TIMEOUT`.
 pub fn slow_header_is_closed_at_header_timeout(bin: &Binary) {
-    let closed = half_a_head_for_a_second(bin)
-        .unwrap_or_else(|()| panic!("half a request line still open after 1 s"));
+    let closed = half_a_head_for_a_second(bin).unwrap_or_else(|()| {
+        panic!(
+            "half a request line still open 1 s after it was sent, with HEADER_TIMEOUT=300ms: \
+             nothing closes a connection whose request head is not whole in time"
+        )
+    });
     // The line went out before `sent`: the timer may have run a little.
     assert!(
         closed + Duration::from_millis(100) >= SHORT_HEADER_TIMEOUT,

@@ -58,9 +58,20 @@ fn assert_work_outlives_the_deadline(bin: &Binary, mode: &str) {
     assert!(started.is_some(), "mode={mode} never started");
 
     let sent = server.signal(Signal::SIGTERM);
-    server.wait_for_log("abandoned", DEADLINE + PROMPTLY);
+    let after = format!("the SIGTERM (SHUTDOWN_TIMEOUT={DEADLINE:?}; in flight: {mode} work)");
+    expect_log(
+        &mut server,
+        &["shutting down", "shutdown timed out", "abandoned"],
+        DEADLINE + PROMPTLY,
+        &after,
+    );
     let held = server.wait_exit(DEADLINE + BOUND * 2);
-    let status = server.expect_exit(OUTLIVING_WORK + PROMPTLY);
+    let status = expect_exit_after(
+        &mut server,
+        OUTLIVING_WORK + PROMPTLY,
+        &format!("{after}, work of {OUTLIVING_WORK:?}"),
+        &with_database(bin, &["abandoned", "database closed", "server stopped"]),
+    );
     let took = sent.elapsed();
 
     assert_eq!(
@@ -68,7 +79,7 @@ fn assert_work_outlives_the_deadline(bin: &Binary, mode: &str) {
         "{mode}: exited within the bound, which steps 3 and 4 do not keep for this work"
     );
     assert!(request.join().unwrap().is_err(), "the request was cut");
-    assert_exit_code(status, 1);
+    assert_exit_status(status, 1);
     println!("{mode} work: exit {took:?} after the signal, deadline {DEADLINE:?}");
 }
 

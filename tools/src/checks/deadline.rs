@@ -31,14 +31,19 @@ pub fn deadline_starts_at_the_signal(bin: &Binary) {
     let request = slow_request_in_flight(&server, 500, Duration::from_secs(10));
 
     server.signal(Signal::SIGTERM);
-    let status = server.expect_exit(Duration::from_secs(5));
+    let status = expect_exit_after(
+        &mut server,
+        Duration::from_secs(5),
+        "the SIGTERM (SHUTDOWN_TIMEOUT=1s; in flight: a request of 500 ms)",
+        &with_database(bin, &["shutting down", "database closed", "server stopped"]),
+    );
 
     assert_eq!(
         request.join().unwrap(),
         Ok((200, "done".to_owned())),
         "a request that fits the budget counted from the signal must be answered"
     );
-    assert_exit_code(status, 0);
+    assert_exit_status(status, 0);
     assert!(
         !server.has_log("shutdown timed out"),
         "the drain timed out though the request fit the budget counted from the signal: \

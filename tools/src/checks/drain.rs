@@ -36,11 +36,21 @@ pub fn drain_completes_in_flight_request(bin: &Binary, signal: Signal) {
     let addr = server.addr();
     let request = slow_request_in_flight(&server, 1500, Duration::from_secs(10));
 
+    let stop = with_database(
+        bin,
+        &[
+            "server starting",
+            "shutting down",
+            "database closed",
+            "server stopped",
+        ],
+    );
     let sent = server.signal(signal);
-    server.wait_for_log("shutting down", PROMPTLY);
+    let after = format!("the {signal}");
+    expect_log(&mut server, &["shutting down"], PROMPTLY, &after);
     let refused_after = wait_until_refused(addr, PROMPTLY);
     let answer = request.join().unwrap();
-    let status = server.expect_exit(Duration::from_secs(10));
+    let status = expect_exit_after(&mut server, Duration::from_secs(10), &after, &stop);
     let took = sent.elapsed();
 
     assert!(
@@ -53,24 +63,13 @@ pub fn drain_completes_in_flight_request(bin: &Binary, signal: Signal) {
         "the request in flight at the signal must get its whole answer (an Err is a \
          connection that broke)"
     );
-    assert_exit_code(status, 0);
+    assert_exit_status(status, 0);
     assert!(
         took >= Duration::from_millis(1000),
         "exited after {took:?}, before the request could have finished"
     );
     let logs = server.logs();
-    assert_logged_in_order(
-        &logs,
-        &with_database(
-            bin,
-            &[
-                "server starting",
-                "shutting down",
-                "database closed",
-                "server stopped",
-            ],
-        ),
-    );
+    assert_logged_in_order(&logs, &stop);
     assert!(
         logs.last().unwrap().contains("server stopped"),
         "`server stopped` is the last line"
@@ -96,11 +95,20 @@ pub fn idle_keep_alive_does_not_delay_exit(bin: &Binary) {
     let sent = server.signal(Signal::SIGTERM);
     // The server closes the idle connection itself, at once: the client
     // reads end-of-stream (within the 5 s read timeout), not an error.
-    assert_eq!(idle.wait_closed(), Ok(()), "idle connection closed");
-    let status = server.expect_exit(PROMPTLY);
+    assert_eq!(
+        idle.wait_closed(),
+        Ok(()),
+        "the idle keep-alive connection was not closed after the SIGTERM: it holds the drain"
+    );
+    let status = expect_exit_after(
+        &mut server,
+        PROMPTLY,
+        "the SIGTERM, with an idle keep-alive connection open",
+        &with_database(bin, &["shutting down", "database closed", "server stopped"]),
+    );
     let took = sent.elapsed();
 
-    assert_exit_code(status, 0);
+    assert_exit_status(status, 0);
     println!("idle keep-alive: exit {took:?} after SIGTERM");
 }
 // ANCHOR_END: idle_keep_alive_does_not_delay_exit
@@ -129,11 +137,20 @@ pub fn query_in_flight_is_committed(bin: &Binary) {
     assert!(started.is_some(), "the query never started");
 
     let sent = server.signal(Signal::SIGTERM);
-    let status = server.expect_exit(Duration::from_secs(10));
+    let status = expect_exit_after(
+        &mut server,
+        Duration::from_secs(10),
+        "the SIGTERM, with a 1 s query in flight",
+        &["shutting down", "database closed", "server stopped"],
+    );
     let took = sent.elapsed();
 
-    assert_exit_code(status, 0);
-    assert_eq!(request.join().unwrap(), Ok((200, "done".to_owned())));
+    assert_exit_status(status, 0);
+    assert_eq!(
+        request.join().unwrap(),
+        Ok((200, "done".to_owned())),
+        "the query in flight at the signal must be answered"
+    );
     // Looked at before opening the database, which makes a -wal of its own.
     assert!(
         !server.db_path.with_extension("db-wal").exists(),
@@ -194,19 +211,28 @@ pub fn acknowledged_writes_are_in_the_database(bin: &Binary) {
     assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
 
     server.signal(Signal::SIGTERM);
-    server.wait_for_log("shutting down", PROMPTLY);
+    expect_log(&mut server, &["shutting down"], PROMPTLY, "the SIGTERM");
     late.write_all(body.as_bytes()).unwrap();
     let mut answer = String::new();
     late.read_to_string(&mut answer)
         .expect("a POST whose body was sent just after the signal got no whole answer: the drain dropped it");
-    let status = server.expect_exit(Duration::from_secs(5));
+    let status = expect_exit_after(
+        &mut server,
+        Duration::from_secs(5),
+        "the SIGTERM",
+        &with_database(bin, &["shutting down", "database closed", "server stopped"]),
+    );
 
     assert!(answer.starts_with("HTTP/1.1 201"), "late write: {answer}");
     let late_id: serde_json::Value =
         serde_json::from_str(answer.split("\r\n\r\n").last().unwrap()).unwrap();
     acknowledged.push(late_id["id"].as_i64().expect("an id"));
-    assert_exit_code(status, 0);
-    assert_eq!(stored_ids(&server.db_path), acknowledged);
+    assert_exit_status(status, 0);
+    assert_eq!(
+        stored_ids(&server.db_path),
+        acknowledged,
+        "the ids in the database after the stop, and the ids of the writes answered 201"
+    );
     // A clean close checkpoints the write-ahead log and removes it.
     let wal = server.db_path.with_extension("db-wal");
     assert!(!wal.exists(), "{} left behind", wal.display());

@@ -12,6 +12,7 @@ use std::{
     net::{TcpListener, TcpStream},
     os::unix::{net::UnixDatagram, process::ExitStatusExt},
     path::Path,
+    process::ExitStatus,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -30,7 +31,7 @@ use crate::{
         Answer, get, half_request, idle_keep_alive, post_json, slow_request_in_flight,
         wait_until_refused,
     },
-    harness::{Server, assert_exit_code, assert_logged_in_order, line_index},
+    harness::{Server, assert_exit_code, describe_status, line_index},
     http::{Connection, Request},
 };
 use tungstenite::{Message, WebSocket, protocol::frame::coding::CloseCode};
@@ -51,6 +52,159 @@ mod accept;
 pub use accept::*;
 mod restart;
 pub use restart::*;
+
+// The failure messages: a check that fails says what the server failed to
+// do, in the terms of the contract (the log lines, the settings), and how
+// far its stop got; the harness adds the whole output below it.
+
+/// What the absence of a log line the checks look for means, in a
+/// reader's terms (empty if the line speaks for itself). `held`: the
+/// process is still there after its cut-off.
+fn absence_of(line: &str, held: bool) -> &'static str {
+    match line {
+        "server starting" => "the server did not start",
+        "shutting down" => "the signal was not handled: no drain began",
+        "not ready" => {
+            "the signal did not make the server say it is not ready (`/ready` 503) before \
+             the drain"
+        }
+        "shutdown timed out" => "nothing ended the drain at its deadline",
+        "forced shutdown" => "the second signal did not cut the stop short",
+        "abandoned" => "nothing cut off what was still in flight",
+        "requests drained" => "the stop did not log the end of the request drain",
+        "stopping workers" => "the stop did not log that it is stopping the workers",
+        "workers stopped" => "the stop did not log that the workers have stopped",
+        "database closed" if held => {
+            "the cut-off ran, yet the database close has not returned: something still \
+             holds the connection (a statement still running?)"
+        }
+        "database closed" => "the database has not been closed",
+        "server stopped" => "the stop did not run to its end",
+        "request closed unanswered during the drain" => {
+            "nothing closed the half-sent request head at HEADER_TIMEOUT"
+        }
+        line if line.starts_with("visits flushed") => {
+            "the visits counted in memory were not written at the stop"
+        }
+        _ => "",
+    }
+}
+
+/// `no `line` line`, and what that means.
+fn no_line(line: &str, held: bool) -> String {
+    match absence_of(line, held) {
+        "" => format!("no `{line}` line"),
+        meaning => format!("no `{line}` line: {meaning}"),
+    }
+}
+
+/// How a process ended, for a message: a SIGTERM or SIGINT that killed it
+/// was not handled.
+fn how_it_ended(status: ExitStatus) -> String {
+    match status.signal() {
+        Some(signal) if signal == Signal::SIGTERM as i32 || signal == Signal::SIGINT as i32 => {
+            format!(
+                "killed by {}: nothing handled the signal, so the process ended at once, \
+                 with no drain and no cleanup",
+                describe_status(status)
+            )
+        }
+        Some(_) => format!("killed by {}", describe_status(status)),
+        None => format!("exit status {}", describe_status(status)),
+    }
+}
+
+/// The first of `expected` (a stop's lines, in order) the log lacks.
+fn first_missing<'a>(server: &Server, expected: &[&'a str]) -> Option<&'a str> {
+    let logs = server.logs();
+    expected
+        .iter()
+        .copied()
+        .find(|line| !logs.iter().any(|logged| logged.contains(line)))
+}
+
+/// Waits at most `limit` for a log line with `needle`, the last of
+/// `expected` (the lines of the stop up to it, in order), and returns it.
+/// Fails saying how far the stop got, counted from `after` (`"the
+/// SIGTERM (SHUTDOWN_TIMEOUT=500ms)"`).
+#[track_caller]
+pub fn expect_log(server: &mut Server, expected: &[&str], limit: Duration, after: &str) -> String {
+    let needle = expected.last().expect("a line to wait for");
+    if let Some((_, line)) = server.wait_for_line(0, limit, |text| text.contains(needle)) {
+        return line.text;
+    }
+    // The wait also ends when the output closes: the process is ending,
+    // and is reaped a moment later.
+    let ended = server.wait_exit(Duration::from_millis(200));
+    let held = ended.is_none() && server.has_log("abandoned");
+    let why = match first_missing(server, expected) {
+        Some(missing) if missing != *needle => {
+            format!("and before it, {}", no_line(missing, held))
+        }
+        _ => absence_of(needle, held).to_owned(),
+    };
+    let state = match ended {
+        Some(status) => format!("the process is gone ({})", how_it_ended(status)),
+        None => "the process is still running".to_owned(),
+    };
+    panic!(
+        "{}: no `{needle}` line within {limit:?} of {after}: {why}; {state}",
+        server.name
+    );
+}
+
+/// Waits at most `limit` for the exit, and returns the status. Fails
+/// saying how far the stop got (its lines `expected`, in order), counted
+/// from `after`.
+#[track_caller]
+pub fn expect_exit_after(
+    server: &mut Server,
+    limit: Duration,
+    after: &str,
+    expected: &[&str],
+) -> ExitStatus {
+    if let Some(status) = server.wait_exit(limit) {
+        return status;
+    }
+    let got = match first_missing(server, expected) {
+        Some(missing) => no_line(missing, server.has_log("abandoned")),
+        None => format!(
+            "`{}` is logged, yet the process is still there: something outlives the stop \
+             (the runtime, dropped at the end of `main`, waits for every blocking thread)",
+            expected.last().unwrap_or(&"server stopped")
+        ),
+    };
+    panic!(
+        "{} still running {limit:?} after {after}: {got}",
+        server.name
+    );
+}
+
+/// Asserts the exit status is `code`, naming a signal nobody handled.
+#[track_caller]
+pub fn assert_exit_status(status: ExitStatus, code: i32) {
+    if status.code().is_none() {
+        panic!("expected exit {code}, {}", how_it_ended(status));
+    }
+    assert_exit_code(status, code);
+}
+
+/// Asserts that each line is in the logs, each after the one before, and
+/// returns the index of each; a line missing is named with what its
+/// absence means.
+#[track_caller]
+pub fn assert_logged_in_order(logs: &[String], lines: &[&str]) -> Vec<usize> {
+    if let Some(line) = lines
+        .iter()
+        .find(|line| !logs.iter().any(|logged| logged.contains(*line)))
+    {
+        panic!(
+            "{}; expected these lines, in this order: {lines:?}",
+            no_line(line, false)
+        );
+    }
+    crate::harness::assert_logged_in_order(logs, lines)
+}
 
 // ANCHOR: promptly
 /// Bounds for "promptly": far above what the steps need (a few
@@ -199,33 +353,34 @@ pub fn slow_query_rows(conn: &rusqlite::Connection) -> i64 {
 /// exited.
 #[track_caller]
 fn assert_cut_at_the_deadline(bin: &Binary, server: &mut Server, what: &str) -> Duration {
+    let stop = with_database(
+        bin,
+        &[
+            "shutting down",
+            "shutdown timed out",
+            "abandoned",
+            "database closed",
+            "server stopped",
+        ],
+    );
     let sent = server.signal(Signal::SIGTERM);
-    let status = server.expect_exit(DEADLINE + BOUND + PROMPTLY);
+    let after = format!("the SIGTERM (SHUTDOWN_TIMEOUT={DEADLINE:?}; in flight: {what})");
+    let status = expect_exit_after(server, DEADLINE + BOUND + PROMPTLY, &after, &stop);
     let took = sent.elapsed();
 
-    assert_exit_code(status, 1);
     assert!(
         took >= DEADLINE,
-        "exited {took:?} after the signal, before the deadline"
+        "{what}: exited ({}) {took:?} after the signal, before the {DEADLINE:?} deadline: \
+         the stop should have waited for it until the deadline, then cut it off (exit 1)",
+        how_it_ended(status)
     );
+    assert_exit_status(status, 1);
     let past = took - DEADLINE;
     assert!(
         past < BOUND,
         "{what}: exited {past:?} after the deadline (the bound is {BOUND:?})"
     );
-    assert_logged_in_order(
-        &server.logs(),
-        &with_database(
-            bin,
-            &[
-                "shutting down",
-                "shutdown timed out",
-                "abandoned",
-                "database closed",
-                "server stopped",
-            ],
-        ),
-    );
+    assert_logged_in_order(&server.logs(), &stop);
     // What was cut off ended: no wait after the deadline ran out.
     assert!(
         !server.has_log("left behind"),
@@ -259,7 +414,7 @@ fn half_request_in_flight(server: &Server) -> TcpStream {
 #[track_caller]
 fn assert_signal_leaves_it_draining(server: &mut Server) {
     server.signal(Signal::SIGTERM);
-    server.wait_for_log("shutting down", PROMPTLY);
+    expect_log(server, &["shutting down"], PROMPTLY, "the SIGTERM");
 
     assert_eq!(
         server.wait_exit(Duration::from_secs(3)),

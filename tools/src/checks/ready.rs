@@ -15,7 +15,12 @@ pub fn ready_flips_while_serving_through_the_delay(bin: &Binary) {
     );
 
     let sent = server.signal(Signal::SIGTERM);
-    server.wait_for_log("not ready", PROMPTLY);
+    expect_log(
+        &mut server,
+        &["not ready"],
+        PROMPTLY,
+        "the SIGTERM (SHUTDOWN_DELAY=1500ms)",
+    );
 
     // Each request below is a new connection: all accepted during the delay.
     let ready = get(&server.url("/ready"), PROMPTLY)
@@ -33,19 +38,33 @@ pub fn ready_flips_while_serving_through_the_delay(bin: &Binary) {
         "GET /bookmarks during the delay got no answer: the server must keep serving through it",
     );
     assert_eq!(listed.0, 200);
-    assert!(!server.has_log("shutting down"), "the delay is not over");
+    assert!(
+        !server.has_log("shutting down"),
+        "`shutting down` less than 1500ms after the signal: the drain must wait for the end \
+         of SHUTDOWN_DELAY"
+    );
     assert!(
         sent.elapsed() < Duration::from_millis(1500),
         "checked within the delay"
     );
 
-    server.wait_for_log("shutting down", Duration::from_secs(5));
+    expect_log(
+        &mut server,
+        &["not ready", "shutting down"],
+        Duration::from_secs(5),
+        "the SIGTERM (SHUTDOWN_DELAY=1500ms)",
+    );
     assert!(
         wait_until_refused(server.addr(), PROMPTLY).is_some(),
         "refused after the delay"
     );
-    let status = server.expect_exit(Duration::from_secs(5));
-    assert_exit_code(status, 0);
+    let status = expect_exit_after(
+        &mut server,
+        Duration::from_secs(5),
+        "the SIGTERM (SHUTDOWN_DELAY=1500ms)",
+        &["not ready", "shutting down", "server stopped"],
+    );
+    assert_exit_status(status, 0);
     assert!(
         sent.elapsed() >= Duration::from_millis(1500),
         "served the whole delay"
@@ -101,14 +120,19 @@ pub fn event_stream_ends_with_the_drain(bin: &Binary) {
         read_until(&mut stream, "event: shutdown"),
         "shutdown event: {seen}"
     );
-    let status = server.expect_exit(Duration::from_secs(5));
+    let status = expect_exit_after(
+        &mut server,
+        Duration::from_secs(5),
+        "the SIGTERM (SHUTDOWN_DELAY=300ms), with an /events stream open",
+        &["not ready", "shutting down", "server stopped"],
+    );
     let took = sent.elapsed();
     // The body ends with the stream: the last chunk, then the close.
     let mut rest = Vec::new();
     let _ = stream.read_to_end(&mut rest);
     seen.push_str(&String::from_utf8_lossy(&rest));
 
-    assert_exit_code(status, 0);
+    assert_exit_status(status, 0);
     assert!(
         seen.ends_with("0\r\n\r\n"),
         "the stream ended cleanly: {seen:?}"
@@ -132,12 +156,27 @@ pub fn second_signal_during_the_delay_forces_exit(bin: &Binary) {
     let request = slow_request_in_flight(&server, 60_000, Duration::from_secs(70));
 
     server.signal(Signal::SIGTERM);
-    server.wait_for_log("not ready", PROMPTLY);
+    expect_log(
+        &mut server,
+        &["not ready"],
+        PROMPTLY,
+        "the SIGTERM (SHUTDOWN_DELAY=30s)",
+    );
     let sent = server.signal(Signal::SIGINT);
-    let status = server.expect_exit(BOUND + PROMPTLY);
+    let status = expect_exit_after(
+        &mut server,
+        BOUND + PROMPTLY,
+        "a SIGINT during the 30 s SHUTDOWN_DELAY",
+        &[
+            "not ready",
+            "forced shutdown",
+            "database closed",
+            "server stopped",
+        ],
+    );
     let took = sent.elapsed();
 
-    assert_exit_code(status, 1);
+    assert_exit_status(status, 1);
     assert!(
         took < BOUND,
         "exited {took:?} after the second signal (the bound is {BOUND:?})"
@@ -174,19 +213,34 @@ pub fn keep_alive_told_to_close_during_the_delay(bin: &Binary) {
     assert!(before.keep_alive, "kept alive before the signal");
 
     let sent = server.signal(Signal::SIGTERM);
-    server.wait_for_log("not ready", PROMPTLY);
+    expect_log(
+        &mut server,
+        &["not ready"],
+        PROMPTLY,
+        "the SIGTERM (SHUTDOWN_DELAY=1500ms)",
+    );
     connection.write(&Request::get("/health"), true).unwrap();
     let after = connection.read_response().expect(
         "GET /health on a kept-alive connection during the delay got no answer: the server must keep serving through the delay",
     );
     assert_eq!(after.status, 200);
-    assert!(!after.keep_alive, "`Connection: close` after the signal");
-    assert_eq!(connection.wait_closed(), Ok(()), "closed by the server");
+    assert!(
+        !after.keep_alive,
+        "GET /health on a kept-alive connection during the delay came back without \
+         `Connection: close`: from the signal on, every HTTP/1.1 response must tell its \
+         client to close the connection"
+    );
+    assert_eq!(
+        connection.wait_closed(),
+        Ok(()),
+        "the server must close the connection after a response that says \
+         `Connection: close`"
+    );
     assert!(
         sent.elapsed() < Duration::from_millis(1500) && !server.has_log("shutting down"),
         "all within the delay"
     );
-    assert_exit_code(server.expect_exit(Duration::from_secs(5)), 0);
+    assert_exit_status(server.expect_exit(Duration::from_secs(5)), 0);
 }
 // ANCHOR_END: keep_alive_told_to_close
 
@@ -231,9 +285,14 @@ pub fn websocket_closes_with_1001(bin: &Binary) {
             Err(err) => panic!("the WebSocket did not close cleanly: {err}"),
         }
     }
-    let status = server.expect_exit(PROMPTLY);
+    let status = expect_exit_after(
+        &mut server,
+        PROMPTLY,
+        "the SIGTERM, with a WebSocket open (its Close answered)",
+        &["shutting down", "server stopped"],
+    );
     let took = sent.elapsed();
-    assert_exit_code(status, 0);
+    assert_exit_status(status, 0);
     assert!(took < PROMPTLY, "took {took:?}");
     println!("open /ws: close 1001 answered, exit {took:?} after SIGTERM");
 }

@@ -15,13 +15,21 @@ pub fn inherited_socket_is_served(bin: &Binary) {
         .launch()
         .env("HOST", "192.0.2.1")
         .with_listener(&listener)
-        .start();
+        .try_start()
+        .unwrap_or_else(|err| {
+            panic!(
+                "{} did not start on the socket handed over as fd 3 (LISTEN_FDS=1, LISTEN_PID \
+                 its pid), with HOST=192.0.2.1, an address no interface here has, so that a \
+                 socket of its own cannot be bound: {err}",
+                bin.name
+            )
+        });
     assert_eq!(server.addr(), addr, "`server starting` names the socket");
     assert_eq!(
         get(&server.url("/health"), PROMPTLY),
         Ok((200, "ok".into()))
     );
-    assert_exit_code(server.stop(PROMPTLY), 0);
+    assert_exit_status(server.stop(PROMPTLY), 0);
     assert!(
         TcpStream::connect_timeout(&addr, PROMPTLY).is_ok(),
         "the socket closed with the process"
@@ -60,26 +68,35 @@ pub fn restart_refuses_none(bin: &Binary) {
             failures
         }
     });
-    let wait_answers = |n: usize| {
+    let wait_answers = |n: usize, when: &str| {
         for _ in 0..n {
-            answered
-                .recv_timeout(PROMPTLY)
-                .expect("a request sent around the restart got no answer in time: the socket was not served without a gap (was it bound again instead of inherited?)");
+            answered.recv_timeout(PROMPTLY).unwrap_or_else(|_| {
+                panic!(
+                    "a request to the socket handed over as fd 3 got no answer within \
+                     {PROMPTLY:?}, {when}"
+                )
+            });
         }
     };
-    wait_answers(20);
+    wait_answers(
+        20,
+        "before any restart: the socket is not served (is one of its own bound instead?)",
+    );
     old.signal(Signal::SIGTERM);
-    old.wait_for_log("not ready", PROMPTLY);
+    expect_log(&mut old, &["not ready"], PROMPTLY, "the SIGTERM");
     let mut new = bin.launch().with_listener(&listener).start();
     let old_status = old.expect_exit(PROMPTLY);
-    wait_answers(20);
+    wait_answers(
+        20,
+        "after the restart: the new process does not serve the socket without a gap",
+    );
     stop.store(true, Ordering::Relaxed);
     let failures = stream.join().expect("the client thread");
     let new_status = new.stop(PROMPTLY);
 
     assert_eq!(failures, Vec::<String>::new(), "requests that failed");
-    assert_exit_code(old_status, 0);
-    assert_exit_code(new_status, 0);
+    assert_exit_status(old_status, 0);
+    assert_exit_status(new_status, 0);
 }
 // ANCHOR_END: restart_refuses_none
 
@@ -98,7 +115,7 @@ pub fn notify_messages_in_order(bin: &Binary) -> Vec<String> {
         .env("NOTIFY_SOCKET", &path)
         .env("SHUTDOWN_DELAY", "100ms")
         .start();
-    assert_exit_code(server.stop(PROMPTLY), 0);
+    assert_exit_status(server.stop(PROMPTLY), 0);
 
     socket.set_nonblocking(true).expect("non-blocking");
     let mut lines = Vec::new();
@@ -151,7 +168,7 @@ pub fn bad_listen_fds_exits_2(bin: &Binary) {
             .spawn()
             .expect("spawn");
         let status = server.expect_exit(PROMPTLY);
-        assert_exit_code(status, 2);
+        assert_exit_status(status, 2);
         let logs = server.logs();
         assert_eq!(logs.len(), 1, "one line: {logs:#?}");
         assert!(

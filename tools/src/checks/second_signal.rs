@@ -10,13 +10,32 @@ pub fn second_signal_does_not_force(bin: &Binary) {
     let _request = slow_request_in_flight(&server, 60_000, Duration::from_secs(70));
 
     let first = server.signal(Signal::SIGTERM);
-    server.wait_for_log("shutting down", PROMPTLY);
+    expect_log(&mut server, &["shutting down"], PROMPTLY, "the SIGTERM");
     server.signal(Signal::SIGINT);
-    let status = server.expect_exit(Duration::from_secs(5));
+    let status = expect_exit_after(
+        &mut server,
+        Duration::from_secs(5),
+        "the SIGTERM (SHUTDOWN_TIMEOUT=1500ms; in flight: a stuck request), and a SIGINT \
+         after it",
+        &with_database(
+            bin,
+            &[
+                "shutting down",
+                "shutdown timed out",
+                "abandoned",
+                "database closed",
+                "server stopped",
+            ],
+        ),
+    );
     let took = first.elapsed();
 
-    assert_exit_code(status, 1);
-    assert!(took >= Duration::from_millis(1500), "exited after {took:?}");
+    assert_exit_status(status, 1);
+    assert!(
+        took >= Duration::from_millis(1500),
+        "exited {took:?} after the first signal, before the 1500ms deadline: step 3 ignores \
+         a second signal"
+    );
     assert!(
         server.has_log("shutdown timed out"),
         "no `shutdown timed out`: the drain should end at its deadline"
@@ -47,13 +66,27 @@ pub fn second_signal_forces_exit(bin: &Binary, second: Signal) {
         .map(|mode| slow_in_flight(&server, mode))
         .collect();
 
+    let stop = with_database(
+        bin,
+        &[
+            "shutting down",
+            "forced shutdown",
+            "abandoned",
+            "database closed",
+            "server stopped",
+        ],
+    );
     server.signal(Signal::SIGTERM);
-    server.wait_for_log("shutting down", PROMPTLY);
+    expect_log(&mut server, &["shutting down"], PROMPTLY, "the SIGTERM");
     let sent = server.signal(second);
-    let status = server.expect_exit(BOUND + PROMPTLY);
+    let after = format!(
+        "the second signal ({second}; SHUTDOWN_TIMEOUT=30s; in flight: half a request, and \
+         requests of modes {modes:?})"
+    );
+    let status = expect_exit_after(&mut server, BOUND + PROMPTLY, &after, &stop);
     let took = sent.elapsed();
 
-    assert_exit_code(status, 1);
+    assert_exit_status(status, 1);
     assert!(
         took < BOUND,
         "exited {took:?} after the second signal (the bound is {BOUND:?})"
@@ -65,19 +98,7 @@ pub fn second_signal_forces_exit(bin: &Binary, second: Signal) {
         );
     }
     let logs = server.logs();
-    assert_logged_in_order(
-        &logs,
-        &with_database(
-            bin,
-            &[
-                "shutting down",
-                "forced shutdown",
-                "abandoned",
-                "database closed",
-                "server stopped",
-            ],
-        ),
-    );
+    assert_logged_in_order(&logs, &stop);
     let counts = |mode| usize::from(modes.contains(&mode));
     assert_abandoned(
         &logs,

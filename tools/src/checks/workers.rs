@@ -18,13 +18,20 @@ pub fn buffered_visits_are_flushed(bin: &Binary) {
     assert!(body.contains("\"visits\":25"), "{body}");
 
     server.signal(Signal::SIGTERM);
-    let status = server.expect_exit(Duration::from_secs(5));
+    let status = expect_exit_after(
+        &mut server,
+        Duration::from_secs(5),
+        "the SIGTERM",
+        &["shutting down", "server stopped"],
+    );
 
-    assert_exit_code(status, 0);
+    assert_exit_status(status, 0);
     assert_eq!(
         stored_visits(&server.db_path, id),
         25,
-        "visits stored after the stop: every visit answered must be in the database"
+        "visits in the database after the stop, of the 25 answered before the SIGTERM \
+         (FLUSH_INTERVAL=1h: no periodic flush came): the visits counted in memory must be \
+         written at the stop"
     );
     assert!(
         server.has_log("visits flushed visits=25"),
@@ -69,7 +76,12 @@ pub fn steady_visits_are_not_lost(bin: &Binary) {
     }
 
     server.signal(Signal::SIGTERM);
-    let status = server.expect_exit(Duration::from_secs(5));
+    let status = expect_exit_after(
+        &mut server,
+        Duration::from_secs(5),
+        "the SIGTERM, with visits still coming",
+        &["shutting down", "server stopped"],
+    );
     let sent: i64 = clients
         .into_iter()
         .map(|client| client.join().unwrap())
@@ -77,12 +89,13 @@ pub fn steady_visits_are_not_lost(bin: &Binary) {
     // The visits answered after the first 200, up to the exit.
     answered += reports.iter().count();
 
-    assert_exit_code(status, 0);
+    assert_exit_status(status, 0);
     let answered = answered as i64;
     let stored = stored_visits(&server.db_path, id);
     assert!(
         stored >= answered,
-        "lost {} of {answered} visits",
+        "lost {} of the {answered} visits answered: those counted in memory since the last \
+         periodic flush (FLUSH_INTERVAL=100ms) never reached the database",
         answered - stored
     );
     assert!(stored <= sent, "{stored} stored, only {sent} sent");
@@ -117,14 +130,23 @@ pub fn unit_in_progress_is_committed_whole(bin: &Binary) {
     let request = slow_request_in_flight(&server, 1200, Duration::from_secs(10));
 
     server.signal(Signal::SIGTERM);
-    let status = server.expect_exit(Duration::from_secs(5));
+    let status = expect_exit_after(
+        &mut server,
+        Duration::from_secs(5),
+        "the SIGTERM (SHUTDOWN_TIMEOUT=10s; a link-check unit in hand)",
+        &["shutting down", "server stopped"],
+    );
 
-    assert_exit_code(status, 0);
+    assert_exit_status(status, 0);
     assert_eq!(request.join().unwrap().map(|(status, _)| status), Ok(200));
     let logs = server.logs();
     let started = logs.iter().filter(|l| l.contains("unit started")).count();
     let committed = logs.iter().filter(|l| l.contains("unit committed")).count();
-    assert_eq!(started, committed, "every unit started was finished");
+    assert_eq!(
+        started, committed,
+        "link-check units started, and committed: the unit in hand at the signal must be \
+         finished and committed before the exit"
+    );
     // The unit in hand may have been fetched just as the signal came; no
     // other may start after it.
     let signal_at = line_index(&logs, "shutting down");
@@ -217,29 +239,39 @@ pub fn second_signal_cuts_a_stuck_worker(bin: &Binary) {
     );
     server.wait_for_log("link check unit started", Duration::from_secs(10));
 
+    let stop = [
+        "shutting down",
+        "requests drained",
+        "stopping workers",
+        "forced shutdown",
+        "abandoned",
+        "visits flushed visits=1",
+        "database closed",
+        "server stopped",
+    ];
     server.signal(Signal::SIGTERM);
-    server.wait_for_log("stopping workers", PROMPTLY);
+    expect_log(
+        &mut server,
+        &stop[..3],
+        PROMPTLY,
+        "the SIGTERM (SHUTDOWN_TIMEOUT=30s; a link-check unit stuck for 10 s)",
+    );
     let sent = server.signal(Signal::SIGTERM);
-    let status = server.expect_exit(BOUND + PROMPTLY);
+    let status = expect_exit_after(
+        &mut server,
+        BOUND + PROMPTLY,
+        "a second SIGTERM, while the stop waits for the stuck worker",
+        &stop,
+    );
     let took = sent.elapsed();
 
-    assert_exit_code(status, 1);
+    assert_exit_status(status, 1);
     assert!(
         took < BOUND,
         "exited {took:?} after the second signal (the bound is {BOUND:?})"
     );
     let logs = server.logs();
-    assert_logged_in_order(
-        &logs,
-        &[
-            "stopping workers",
-            "forced shutdown",
-            "abandoned",
-            "visits flushed visits=1",
-            "database closed",
-            "server stopped",
-        ],
-    );
+    assert_logged_in_order(&logs, &stop[2..]);
     assert!(
         !server.has_log("left behind"),
         "a worker was left behind after the cut-off: it should have been aborted"
@@ -270,9 +302,14 @@ pub fn phases_in_order_and_log_file_complete(bin: &Binary) {
     );
 
     server.signal(Signal::SIGTERM);
-    let status = server.expect_exit(Duration::from_secs(5));
+    let status = expect_exit_after(
+        &mut server,
+        Duration::from_secs(5),
+        "the SIGTERM",
+        &["shutting down", "server stopped"],
+    );
 
-    assert_exit_code(status, 0);
+    assert_exit_status(status, 0);
     let logs = server.logs();
     assert_logged_in_order(
         &logs,
@@ -291,7 +328,8 @@ pub fn phases_in_order_and_log_file_complete(bin: &Binary) {
     let last = file.lines().last().unwrap_or_default();
     assert!(
         last.contains("server stopped"),
-        "last line of LOG_FILE: {last:?}"
+        "the last line of LOG_FILE is {last:?}, not `server stopped`: the log file must be \
+         flushed after the stop's last line"
     );
     assert!(
         file.contains("server starting"),
