@@ -8,12 +8,11 @@ use std::{convert::Infallible, pin, sync::Arc, time::Duration};
 
 use axum::{
     Router,
-    body::{Body, to_bytes},
     extract::{
         Request, State,
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code},
     },
-    http::{HeaderValue, Method, StatusCode, Version, header},
+    http::{HeaderValue, StatusCode, Version, header},
     middleware::{self, Next},
     response::{
         Response,
@@ -22,11 +21,10 @@ use axum::{
     routing::get,
 };
 use futures_util::{Stream, StreamExt, stream};
-use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::routes::BODY_LIMIT;
+use crate::store::Store;
 
 /// How often an idle `/events` stream sends a comment line, so proxies
 /// and clients can tell a quiet stream from a dead one.
@@ -47,8 +45,8 @@ pub struct Lifecycle(Arc<Moments>);
 pub struct Moments {
     not_ready: CancellationToken,
     draining: CancellationToken,
-    /// The JSON of each bookmark created, for `/events` and `/ws`.
-    created: broadcast::Sender<Arc<str>>,
+    /// Where `/events` and `/ws` hear of each bookmark created.
+    store: Store,
     websockets: TaskTracker,
 }
 
@@ -64,18 +62,17 @@ impl std::ops::Deref for Lifecycle {
 impl Lifecycle {
     /// `/ready` answers 503 once `not_ready` is cancelled; every stream
     /// ends once `draining` is.
-    pub fn new(not_ready: CancellationToken, draining: CancellationToken) -> Self {
+    pub fn new(not_ready: CancellationToken, draining: CancellationToken, store: Store) -> Self {
         Lifecycle(Arc::new(Moments {
             not_ready,
             draining,
-            created: broadcast::channel(64).0,
+            store,
             websockets: TaskTracker::new(),
         }))
     }
 
-    /// `api` plus `/ready`, `/events` and `/ws`; every bookmark that
-    /// `POST /bookmarks` creates is sent to the streams, and every HTTP/1.1
-    /// response from `not_ready` on says `Connection: close`.
+    /// `api` plus `/ready`, `/events` and `/ws`; every HTTP/1.1 response
+    /// from `not_ready` on says `Connection: close`.
     pub fn around(&self, api: Router) -> Router {
         self.around_without_close(api)
             .layer(middleware::from_fn_with_state(
@@ -94,7 +91,6 @@ impl Lifecycle {
             .route("/ws", get(websocket))
             .with_state(self.clone());
         api.merge(own)
-            .layer(middleware::from_fn_with_state(self.clone(), announce))
     }
 
     /// Waits for every WebSocket to end. Once the server has drained, no
@@ -148,35 +144,14 @@ async fn close_when_not_ready(
 }
 // ANCHOR_END: connection_close
 
-/// Sends each bookmark that `POST /bookmarks` created to the streams: the
-/// body of its 201, which is the bookmark's JSON.
-async fn announce(State(state): State<Lifecycle>, request: Request, next: Next) -> Response {
-    let creates = request.method() == Method::POST && request.uri().path() == "/bookmarks";
-    let response = next.run(request).await;
-    if !creates || response.status() != StatusCode::CREATED {
-        return response;
-    }
-    let (parts, body) = response.into_parts();
-    match to_bytes(body, BODY_LIMIT).await {
-        Ok(bytes) => {
-            if let Ok(json) = std::str::from_utf8(&bytes) {
-                // No listener is the usual case, and not an error.
-                let _ = state.created.send(Arc::from(json));
-            }
-            Response::from_parts(parts, Body::from(bytes))
-        }
-        Err(err) => {
-            tracing::error!(%err, "reading a created bookmark failed");
-            Response::from_parts(parts, Body::empty())
-        }
-    }
-}
-
-/// Bookmarks created from now on. A listener that falls more than 64
-/// behind skips the ones it missed.
-fn created(state: &Lifecycle) -> impl Stream<Item = Arc<str>> + use<> {
-    BroadcastStream::new(state.created.subscribe())
-        .filter_map(|bookmark| async move { bookmark.ok() })
+/// The JSON of each bookmark created from now on. A listener that falls
+/// more than 64 behind skips the ones it missed.
+fn created(state: &Lifecycle) -> impl Stream<Item = String> + use<> {
+    BroadcastStream::new(state.store.subscribe_inserted()).filter_map(|bookmark| async move {
+        bookmark
+            .ok()
+            .and_then(|bookmark| serde_json::to_string(&bookmark).ok())
+    })
 }
 
 // ANCHOR: events
@@ -190,7 +165,7 @@ fn created(state: &Lifecycle) -> impl Stream<Item = Arc<str>> + use<> {
 async fn events(
     State(state): State<Lifecycle>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let created = created(&state).map(|json| Ok(Event::default().event("bookmark").data(&*json)));
+    let created = created(&state).map(|json| Ok(Event::default().event("bookmark").data(json)));
     let goodbye = stream::once(async {
         Ok(Event::default()
             .event("shutdown")
@@ -229,7 +204,7 @@ async fn websocket(State(state): State<Lifecycle>, upgrade: WebSocketUpgrade) ->
 /// the upgraded socket is still the listener's `CutoffStream`.
 async fn feed(
     mut socket: WebSocket,
-    created: impl Stream<Item = Arc<str>>,
+    created: impl Stream<Item = String>,
     draining: CancellationToken,
 ) {
     let mut created = pin::pin!(created);
@@ -237,7 +212,7 @@ async fn feed(
         tokio::select! {
             () = draining.cancelled() => break,
             Some(json) = created.next() => {
-                if socket.send(Message::Text((&*json).into())).await.is_err() {
+                if socket.send(Message::Text(json.into())).await.is_err() {
                     return;
                 }
             }

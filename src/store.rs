@@ -26,6 +26,7 @@ use rusqlite::{Connection, InterruptHandle, OptionalExtension, functions::Functi
 
 use crate::shutdown::in_flight;
 use serde::Serialize;
+use tokio::sync::broadcast;
 
 /// A stored bookmark, as the API returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -82,6 +83,10 @@ pub struct Store {
     // The cut-offs this handle has moved past: 0 for every handle but the
     // one a shutdown keeps for its last writes (see `cut_off`).
     past: u64,
+    // Every bookmark inserted, for whoever listens (step 7's streams). Sent
+    // from `insert` itself, so that no middleware on every request has to
+    // look for the one that creates.
+    inserted: broadcast::Sender<Bookmark>,
 }
 
 /// The bookmark that `GET /slow?mode=query` writes in its transaction.
@@ -171,6 +176,7 @@ impl Store {
             cut_offs,
             past: 0,
             conn: Arc::new(Mutex::new(Some(conn))),
+            inserted: broadcast::channel(64).0,
         })
     }
 
@@ -268,7 +274,15 @@ impl Store {
                 Ok(bookmark)
             })
             .await?;
+        // No listener is the usual case, and not an error.
+        let _ = self.inserted.send(bookmark.clone());
         Ok(bookmark)
+    }
+
+    /// Every bookmark inserted from now on, through any handle. A receiver
+    /// that falls more than 64 behind skips the ones it missed.
+    pub fn subscribe_inserted(&self) -> broadcast::Receiver<Bookmark> {
+        self.inserted.subscribe()
     }
 
     pub(crate) async fn list(&self) -> Result<Vec<Bookmark>, StoreError> {

@@ -9,7 +9,7 @@ use axum::{
     middleware::{self, Next},
     response::Response,
 };
-use bookmarks::lifecycle;
+use bookmarks::{lifecycle, store::Store};
 use tokio_util::sync::CancellationToken;
 
 /// The kit's lifecycle, and the `not_ready` token your middleware watches.
@@ -22,9 +22,9 @@ pub struct Lifecycle {
 impl Lifecycle {
     /// `/ready` answers 503 once `not_ready` is cancelled; every stream
     /// ends once `draining` is.
-    pub fn new(not_ready: CancellationToken, draining: CancellationToken) -> Self {
+    pub fn new(not_ready: CancellationToken, draining: CancellationToken, store: Store) -> Self {
         Lifecycle {
-            kit: lifecycle::Lifecycle::new(not_ready.clone(), draining),
+            kit: lifecycle::Lifecycle::new(not_ready.clone(), draining, store),
             not_ready,
         }
     }

@@ -98,7 +98,7 @@ async fn run() -> Result<ExitCode, StartupError> {
     let drain = CancellationToken::new();
     let cutoff = CancellationToken::new();
     let listener = CutoffListener::new(listener, cutoff.clone());
-    let lifecycle = Lifecycle::new(not_ready.clone(), drain.clone());
+    let lifecycle = Lifecycle::new(not_ready.clone(), drain.clone(), store.clone());
     let api = visits::api(store.clone(), visits.clone());
     let app = with_middleware(lifecycle.around(api));
     // ANCHOR_END: app
