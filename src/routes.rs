@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tower_http::{
     catch_panic::CatchPanicLayer,
+    classify::StatusInRangeAsFailures,
     trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer},
 };
 use tracing::Level;
@@ -70,8 +71,12 @@ pub fn with_middleware(router: Router) -> Router {
         .layer(middleware::from_fn(body::limit))
         // One log line per answered request, so a reader watching the logs
         // sees requests finish *after* `shutting down`.
+        //
+        // A failure (an ERROR line) is a 500 only. Every 503 here says
+        // "shutting down", the answer a stop is meant to give: one ERROR for
+        // each of a load balancer's polls of `/ready` would bury real errors.
         .layer(
-            TraceLayer::new_for_http()
+            TraceLayer::new(StatusInRangeAsFailures::new(500..=500).into_make_classifier())
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
