@@ -318,6 +318,10 @@ pub fn checks_for(has: Has) -> Vec<Check> {
             websocket_closes_with_1001,
         ));
         all.push(check(
+            "websocket_opens_during_the_delay",
+            websocket_opens_during_the_delay,
+        ));
+        all.push(check(
             "websocket_deaf_to_close_is_cut_at_the_deadline",
             websocket_deaf_to_close_is_cut_at_the_deadline,
         ));

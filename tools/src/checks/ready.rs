@@ -254,6 +254,56 @@ fn open_websocket(server: &Server, limit: Duration) -> WebSocket<TcpStream> {
     socket
 }
 
+/// A WebSocket opened during the delay is upgraded and works: its 101
+/// keeps `Connection: upgrade` (a `Connection: close` there would end the
+/// handshake), it gets its bookmark, then the Close 1001 at the drain.
+pub fn websocket_opens_during_the_delay(bin: &Binary) {
+    let mut server = bin
+        .launch()
+        .env("SHUTDOWN_DELAY", "1500ms")
+        .env("SHUTDOWN_TIMEOUT", "10s")
+        .start();
+    server.signal(Signal::SIGTERM);
+    expect_log(
+        &mut server,
+        &["not ready"],
+        PROMPTLY,
+        "the SIGTERM (SHUTDOWN_DELAY=1500ms)",
+    );
+    let stream = TcpStream::connect(server.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let url = format!("ws://{}/ws", server.addr());
+    let mut socket = match tungstenite::client(url, stream) {
+        Ok((socket, _)) => socket,
+        Err(err) => panic!(
+            "GET /ws during the delay was not upgraded to a WebSocket: {err}: the 101 that \
+             switches protocols must not say `Connection: close`"
+        ),
+    };
+    let ids = create_bookmarks(&server, 1);
+    let message = socket
+        .read()
+        .expect("a message for the bookmark, on a WebSocket opened during the delay");
+    let bookmark: serde_json::Value =
+        serde_json::from_str(message.to_text().expect("a text message")).unwrap();
+    assert_eq!(bookmark["id"], ids[0], "{bookmark}");
+    let close = socket.read().expect("a Close frame at the drain");
+    let Message::Close(Some(frame)) = close else {
+        panic!("expected a Close frame at the drain, got {close:?}");
+    };
+    assert_eq!(frame.code, CloseCode::Away, "close code 1001");
+    while socket.read().is_ok() {}
+    let status = expect_exit_after(
+        &mut server,
+        PROMPTLY,
+        "the SIGTERM, with a WebSocket opened during the delay (its Close answered)",
+        &["shutting down", "server stopped"],
+    );
+    assert_exit_status(status, 0);
+}
+
 // ANCHOR: websocket_closes_with_1001
 /// An open `/ws` gets a JSON text message per bookmark created; when the
 /// drain begins it gets a Close frame with code 1001 (going away), and
