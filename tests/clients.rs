@@ -24,7 +24,21 @@ use std::{
 };
 
 use bookmarks::{body::DISCARD_LIMIT, routes::BODY_LIMIT};
+use libtest2_mimic::Trial;
 use tools::harness::{Launch, Server, Signal};
+
+/// This file's tests, for `tests/steps.rs` to run.
+pub(crate) fn trials() -> Vec<Trial> {
+    let mut all = trials![
+        header_timeout_ends_a_half_request_during_the_drain,
+        half_request_on_a_reused_connection_does_not_hold_the_drain,
+        a_connection_that_sends_nothing_holds_the_drain_until_idle_timeout,
+    ];
+    all.extend(bad_requests::trials());
+    all.extend(sweep::trials());
+    all.extend(http2::trials());
+    all
+}
 
 /// The step these tests run: step 8, the first with the timeouts on slow
 /// clients (its own accept loop); the routes and bodies are every step's.
@@ -315,11 +329,21 @@ fn oversized_posts(
 mod bad_requests {
     use super::*;
 
+    pub(super) fn trials() -> Vec<Trial> {
+        trials![
+            oversized_bodies_get_their_413_from_every_client,
+            expect_continue_with_an_oversized_length_is_refused_before_the_body,
+            bodies_beyond_the_discard_limit_are_not_read,
+            bad_requests_get_their_status_and_the_server_stays_healthy,
+            #[ignore = "a measurement: scripts/oversized-posts.sh"]
+            measure_oversized_posts,
+        ]
+    }
+
     // ANCHOR: oversized
     /// A 3 MB body sent whole, without `Expect: 100-continue`: every one of
     /// 100 posts per client and framing gets its 413, and the server reads
     /// each body to its end (3 MB is under `DISCARD_LIMIT`), no further.
-    #[test]
     fn oversized_bodies_get_their_413_from_every_client() {
         let mut server = start(STEP, &[]);
         let tries = 100;
@@ -358,7 +382,6 @@ mod bad_requests {
 
     /// A client that asks first is refused before it sends: the 413 comes
     /// instead of `100 Continue`, and the server closes.
-    #[test]
     fn expect_continue_with_an_oversized_length_is_refused_before_the_body() {
         let server = start(STEP, &[]);
         let head = |length: usize| {
@@ -397,7 +420,6 @@ mod bad_requests {
     /// Past `DISCARD_LIMIT` the server stops reading: a body declared
     /// bigger is refused unread, one of unknown length is read no further
     /// than the limit (and its sender may see a reset instead of the 413).
-    #[test]
     fn bodies_beyond_the_discard_limit_are_not_read() {
         let server = start(STEP, &[]);
         let huge = 4 * DISCARD_LIMIT;
@@ -442,7 +464,6 @@ mod bad_requests {
     }
 
     /// Each bad request gets its status, and the server is none the worse.
-    #[test]
     fn bad_requests_get_their_status_and_the_server_stays_healthy() {
         let mut server = start(STEP, &[]);
         let addr = server.addr();
@@ -512,8 +533,6 @@ mod bad_requests {
     /// The figures of the book: how many of 100 oversized posts got their
     /// 413, per client, from the binary at `OVERSIZED_BIN` (by default this
     /// step). `scripts/oversized-posts.sh` runs it before and after.
-    #[test]
-    #[ignore = "a measurement: scripts/oversized-posts.sh"]
     fn measure_oversized_posts() {
         let server = match std::env::var_os("OVERSIZED_BIN") {
             Some(path) => start_binary(Path::new(&path), &[]),
@@ -540,6 +559,15 @@ mod sweep {
     };
 
     use super::*;
+
+    pub(super) fn trials() -> Vec<Trial> {
+        trials![
+            hostile_clients_are_closed_at_their_timeouts_while_others_are_served,
+            idle_timeout_ends_silence_not_slow_work,
+            #[ignore = "a measurement: scripts/slow-clients.sh"]
+            measure_with_default_timeouts,
+        ]
+    }
 
     /// Asks for `/health` on a fresh connection every few milliseconds
     /// while the hostile clients do their worst; every answer must be 200.
@@ -841,7 +869,6 @@ mod sweep {
     // ANCHOR: hostile
     /// Short header and body timeouts, a longer idle one: each hostile
     /// client gets its bounded close while others are served.
-    #[test]
     fn hostile_clients_are_closed_at_their_timeouts_while_others_are_served() {
         let (header, body, idle) = (
             Duration::from_millis(400),
@@ -878,7 +905,6 @@ mod sweep {
     /// The idle timeout the shortest: it ends silent and idle keep-alive
     /// connections, but not a head still arriving, a slow handler or a
     /// slow reader.
-    #[test]
     fn idle_timeout_ends_silence_not_slow_work() {
         let (header, idle) = (Duration::from_secs(1), Duration::from_millis(300));
         let mut server = start(STEP, &[("HEADER_TIMEOUT", "1s"), ("IDLE_TIMEOUT", "300ms")]);
@@ -897,8 +923,6 @@ mod sweep {
     }
     /// The sweep with the default timeouts (10 s each) and more silent
     /// connections: `scripts/slow-clients.sh` runs it for the book.
-    #[test]
-    #[ignore = "a measurement: scripts/slow-clients.sh"]
     fn measure_with_default_timeouts() {
         let ten = Duration::from_secs(10);
         let mut server = start(STEP, &[]);
@@ -925,7 +949,6 @@ mod sweep {
 /// the deadline. It was never answered, so the stop is not a clean one:
 /// exit 1 (the check `half_request_closed_at_header_timeout_is_abandoned`
 /// looks at the log lines).
-#[test]
 fn header_timeout_ends_a_half_request_during_the_drain() {
     let mut server = start(
         STEP,
@@ -953,7 +976,6 @@ fn header_timeout_ends_a_half_request_during_the_drain() {
 /// connection at once. (On a fresh connection the same half request holds
 /// the drain until `HEADER_TIMEOUT`: the test above.) Its client began a
 /// request that gets no answer: exit 1.
-#[test]
 fn half_request_on_a_reused_connection_does_not_hold_the_drain() {
     let mut server = start(
         STEP,
@@ -992,7 +1014,6 @@ fn half_request_on_a_reused_connection_does_not_hold_the_drain() {
 /// waited for, as a request on its way would be (the accept loop keeps
 /// hyper-util from cancelling it), but only until `IDLE_TIMEOUT`: then it
 /// is closed, with no answer, and the exit follows.
-#[test]
 fn a_connection_that_sends_nothing_holds_the_drain_until_idle_timeout() {
     let mut server = start(
         STEP,
@@ -1016,6 +1037,14 @@ mod http2 {
     use axum::http::{Request, StatusCode};
 
     use super::*;
+
+    pub(super) fn trials() -> Vec<Trial> {
+        trials![
+            step2_stream_completes_after_goaway,
+            step7_stream_completes_after_goaway,
+            step8_stream_completes_after_goaway,
+        ]
+    }
 
     fn get(server: &Server, path: &str) -> Request<()> {
         Request::get(server.url(path)).body(()).unwrap()
@@ -1086,17 +1115,14 @@ mod http2 {
         assert!(status.success(), "{status:?}");
     }
 
-    #[test]
     fn step2_stream_completes_after_goaway() {
         stream_completes_after_goaway("step2");
     }
 
-    #[test]
     fn step7_stream_completes_after_goaway() {
         stream_completes_after_goaway("step7");
     }
 
-    #[test]
     fn step8_stream_completes_after_goaway() {
         stream_completes_after_goaway("step8");
     }

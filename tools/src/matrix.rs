@@ -363,7 +363,8 @@ pub fn checks_for(has: Has) -> Vec<Check> {
 /// Runs the checks of `binaries` as a test binary's `main` does: one
 /// trial per check per binary, named `BINARY::CHECK`, run in parallel
 /// (`RUST_TEST_THREADS`, else 16: the checks wait on processes, not on the
-/// CPU). Takes the usual test arguments (a filter, `--list`, …).
+/// CPU). Takes the usual test arguments (a filter, `--list`, …);
+/// `--nocapture` is accepted and changes nothing.
 pub fn run_checks(binaries: &[Binary]) -> ! {
     run_checks_with(binaries, Vec::new())
 }
@@ -372,6 +373,15 @@ pub fn run_checks(binaries: &[Binary]) -> ! {
 pub fn run_checks_with(binaries: &[Binary], more: Vec<libtest2_mimic::Trial>) -> ! {
     use libtest2_mimic::{Harness, Trial};
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // The harness never captures a trial's output, and refuses the flags
+    // that ask it not to (`cargo test -- --nocapture`): they would change
+    // nothing, so they are dropped.
+    args.retain(|arg| {
+        !matches!(
+            arg.to_str(),
+            Some("--nocapture" | "--no-capture" | "--show-output")
+        )
+    });
     if !args
         .iter()
         .any(|arg| arg.to_string_lossy().starts_with("--test-threads"))
