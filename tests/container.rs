@@ -373,13 +373,15 @@ impl Podman {
     fn image(&self, step: &str) -> String {
         let tag = format!("{TEST_IMAGE}:{step}");
         let binary = built_binary(step);
-        let base = self.output(&["image", "inspect", "--format", "{{.Id}}", BASE_IMAGE]);
-        let input = input_hash([
-            fs::read(DOCKERFILE).expect("deploy/Dockerfile"),
-            fs::read(&binary).unwrap_or_else(|err| panic!("{}: {err}", binary.display())),
-            base.expect("the base image").into_bytes(),
-        ]);
-        self.build_once(&tag, &input, |context| {
+        let input = || {
+            let base = self.output(&["image", "inspect", "--format", "{{.Id}}", BASE_IMAGE]);
+            input_hash([
+                fs::read(DOCKERFILE).expect("deploy/Dockerfile"),
+                fs::read(&binary).unwrap_or_else(|err| panic!("{}: {err}", binary.display())),
+                base.expect("the base image").into_bytes(),
+            ])
+        };
+        self.build_once(&tag, input, |context| {
             // A link, or a copy across file systems: the build context
             // holds the one file the `prebuilt` stage copies.
             let linked = context.join(step);
@@ -406,9 +408,11 @@ impl Podman {
         let step2 = self.image("step2");
         let tag = format!("{TEST_IMAGE}:step2-shell-form");
         let dockerfile = format!("FROM {step2}\nENTRYPOINT /usr/local/bin/bookmarks\n");
-        let from = self.output(&["image", "inspect", "--format", "{{.Id}}", &step2]);
-        let input = input_hash([dockerfile.clone().into_bytes(), from.unwrap().into_bytes()]);
-        self.build_once(&tag, &input, |context| {
+        let input = || {
+            let from = self.output(&["image", "inspect", "--format", "{{.Id}}", &step2]);
+            input_hash([dockerfile.clone().into_bytes(), from.unwrap().into_bytes()])
+        };
+        self.build_once(&tag, input, |context| {
             fs::write(context.join("Dockerfile"), &dockerfile).unwrap();
             vec![]
         });
@@ -416,16 +420,23 @@ impl Podman {
     }
 
     /// Builds `tag` unless an image of that tag was built from the same
-    /// `input`; `arguments` writes the build context and returns the
+    /// `input` (a hash of what it is built from, worked out once per tag
+    /// and run); `arguments` writes the build context and returns the
     /// arguments for `podman build`.
-    fn build_once(&self, tag: &str, input: &str, arguments: impl FnOnce(&Path) -> Vec<String>) {
+    fn build_once(
+        &self,
+        tag: &str,
+        input: impl FnOnce() -> String,
+        arguments: impl FnOnce(&Path) -> Vec<String>,
+    ) {
         let cell = Arc::clone(self.images.lock().unwrap().entry(tag.into()).or_default());
         cell.get_or_init(|| {
+            let input = input();
             let label = format!("{{{{index .Config.Labels \"{INPUT_LABEL}\"}}}}");
             if self
                 .output(&["image", "inspect", "--format", &label, tag])
                 .as_deref()
-                == Ok(input)
+                == Ok(input.as_str())
             {
                 return;
             }
