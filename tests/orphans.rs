@@ -68,7 +68,6 @@ impl Drop for Stray {
     }
 }
 
-// ANCHOR: killed_test_binary
 /// This test binary, killed with SIGKILL while a test holds step 1, takes
 /// step 1 with it: the connection open to it is closed, and nothing listens
 /// on its port any more. (Step 1 has no shutdown at all: it goes only when
@@ -110,7 +109,6 @@ fn a_killed_test_binary_leaves_no_server_behind() {
     let refused = TcpStream::connect(addr).map_err(|err| err.kind());
     assert_eq!(refused.err(), Some(ErrorKind::ConnectionRefused), "{addr}");
 }
-// ANCHOR_END: killed_test_binary
 
 /// A step started from a thread that has since ended serves on, until its
 /// test stops it.

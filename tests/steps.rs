@@ -30,32 +30,40 @@
 /// test function left out of the list is dead code, which the build
 /// warns of.
 macro_rules! trials {
-    (@push $all:ident;) => {};
-    (@push $all:ident; #[ignore = $why:literal] $test:ident $(, $($rest:tt)*)?) => {
-        $all.push(crate::trial(module_path!(), stringify!($test), Some($why), $test));
-        trials!(@push $all; $($($rest)*)?);
+    (@collect [$($done:expr,)*]) => {
+        vec![$($done),*]
     };
-    (@push $all:ident; async(multi_thread) $test:ident $(, $($rest:tt)*)?) => {
-        $all.push(crate::trial(module_path!(), stringify!($test), None, || {
-            crate::block_on(tokio::runtime::Builder::new_multi_thread(), $test())
-        }));
-        trials!(@push $all; $($($rest)*)?);
+    (@collect [$($done:expr,)*] #[ignore = $why:literal] $test:ident $(, $($rest:tt)*)?) => {
+        trials!(@collect [
+            $($done,)*
+            crate::trial(module_path!(), stringify!($test), Some($why), $test),
+        ] $($($rest)*)?)
     };
-    (@push $all:ident; async $test:ident $(, $($rest:tt)*)?) => {
-        $all.push(crate::trial(module_path!(), stringify!($test), None, || {
-            crate::block_on(tokio::runtime::Builder::new_current_thread(), $test())
-        }));
-        trials!(@push $all; $($($rest)*)?);
+    (@collect [$($done:expr,)*] async(multi_thread) $test:ident $(, $($rest:tt)*)?) => {
+        trials!(@collect [
+            $($done,)*
+            crate::trial(module_path!(), stringify!($test), None, || {
+                crate::block_on(tokio::runtime::Builder::new_multi_thread(), $test())
+            }),
+        ] $($($rest)*)?)
     };
-    (@push $all:ident; $test:ident $(, $($rest:tt)*)?) => {
-        $all.push(crate::trial(module_path!(), stringify!($test), None, $test));
-        trials!(@push $all; $($($rest)*)?);
+    (@collect [$($done:expr,)*] async $test:ident $(, $($rest:tt)*)?) => {
+        trials!(@collect [
+            $($done,)*
+            crate::trial(module_path!(), stringify!($test), None, || {
+                crate::block_on(tokio::runtime::Builder::new_current_thread(), $test())
+            }),
+        ] $($($rest)*)?)
     };
-    ($($tests:tt)*) => {{
-        let mut all = Vec::new();
-        trials!(@push all; $($tests)*);
-        all
-    }};
+    (@collect [$($done:expr,)*] $test:ident $(, $($rest:tt)*)?) => {
+        trials!(@collect [
+            $($done,)*
+            crate::trial(module_path!(), stringify!($test), None, $test),
+        ] $($($rest)*)?)
+    };
+    ($($tests:tt)*) => {
+        trials!(@collect [] $($tests)*)
+    };
 }
 
 #[cfg(unix)]
