@@ -401,6 +401,7 @@ impl Launch {
     // ANCHOR_END: start
 }
 
+// ANCHOR: spawn_tied
 /// Starts `command` as a child that does not outlive this process.
 ///
 /// A test binary that is killed (SIGKILL, an abort, a terminal closed)
@@ -481,6 +482,7 @@ mod tied {
         command.spawn()
     }
 }
+// ANCHOR_END: spawn_tied
 
 // ANCHOR: read_lines
 fn read_lines(
