@@ -711,6 +711,7 @@ mod sweep {
     /// `bound`, counted from the answer.
     fn keep_alive_idle(addr: SocketAddr, bound: Duration) {
         let mut stream = TcpStream::connect(addr).unwrap();
+        let sent = Instant::now();
         stream
             .write_all(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
             .unwrap();
@@ -721,7 +722,20 @@ mod sweep {
         let seen = read_until_closed(&mut stream, answered, Duration::from_secs(10));
         println!("idle keep-alive: closed {:?} after its answer", seen.after);
         assert!(seen.bytes.is_empty() && seen.ended_by.is_none());
-        assert_near(seen.after, bound, "idle keep-alive");
+        // The server's clock starts when its answer is out: after the
+        // request was sent, and before this thread read the answer, which
+        // on a busy machine may be a while later. So the time since the
+        // request is the lower bound, the time since the answer the upper.
+        let since_sent = answered + seen.after - sent;
+        assert!(
+            since_sent >= bound.saturating_sub(Duration::from_millis(20)),
+            "idle keep-alive: closed {since_sent:?} after its request, before {bound:?}"
+        );
+        assert!(
+            seen.after < bound + Duration::from_millis(1500),
+            "idle keep-alive: closed {:?} after its answer, long after {bound:?}",
+            seen.after
+        );
     }
 
     /// A request, then the client shuts its sending side (a half-close).
