@@ -79,8 +79,14 @@ impl Binary {
     /// Where the current build put it; an example is built first, once
     /// per process (see [`build_example`]).
     pub fn path(&self) -> PathBuf {
+        self.try_path().unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// Like [`Binary::path`], but an example that cannot be built is an
+    /// error, not a panic.
+    pub fn try_path(&self) -> Result<PathBuf, String> {
         match self.built {
-            Built::Bin => built_binary(self.name),
+            Built::Bin => Ok(built_binary(self.name)),
             Built::Example => {
                 static BUILT: Mutex<Option<HashMap<&str, Result<PathBuf, String>>>> =
                     Mutex::new(None);
@@ -91,7 +97,7 @@ impl Binary {
                     .get_or_insert_with(HashMap::new)
                     .entry(self.name)
                     .or_insert_with(|| build_example(self.name));
-                path.clone().unwrap_or_else(|err| panic!("{err}"))
+                path.clone()
             }
         }
     }
