@@ -23,7 +23,7 @@ use std::{
     hash::{DefaultHasher, Hash, Hasher},
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
-    process::{Command, Output, Stdio},
+    process::{Child, Command, Output, Stdio},
     sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant},
 };
@@ -492,16 +492,48 @@ struct Container {
     logs: Server,
 }
 
+/// A container, and the process that removes it.
+///
+/// The container is no child of ours: killed (SIGKILL, say), this test
+/// binary would leave it running, and the kernel's parent-death signal
+/// (`tools::harness::spawn_tied`) cannot reach it. So a shell started for
+/// each container waits on a pipe from this process, and removes the
+/// container once the pipe closes: when the container is dropped, or when
+/// this process ends, however it ends.
 struct ContainerId {
     podman: &'static Podman,
     id: String,
+    remover: Child,
+}
+
+impl ContainerId {
+    fn new(podman: &'static Podman, id: String) -> ContainerId {
+        let remover = Command::new("/bin/sh")
+            .args([
+                "-c",
+                "read -r _; exec \"$0\" rm --force --volumes --time 0 \"$1\"",
+            ])
+            .arg(&podman.program)
+            .arg(&id)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot start the remover of container {id}: {err}"));
+        ContainerId {
+            podman,
+            id,
+            remover,
+        }
+    }
 }
 
 impl Drop for ContainerId {
     fn drop(&mut self) {
-        let _ = self
-            .podman
-            .output(&["rm", "--force", "--volumes", "--time", "0", &self.id]);
+        // The end of its standard input is its cue; the test ends once the
+        // container is gone.
+        drop(self.remover.stdin.take());
+        let _ = self.remover.wait();
     }
 }
 
@@ -523,10 +555,10 @@ impl Container {
         run.extend(podman.ulimits.iter().map(String::as_str));
         run.extend(options);
         run.push(image);
-        let id = ContainerId {
+        let id = ContainerId::new(
             podman,
-            id: podman.output(&run).unwrap_or_else(|err| panic!("{err}")),
-        };
+            podman.output(&run).unwrap_or_else(|err| panic!("{err}")),
+        );
         let logs = launch.args(["logs", "--follow", &id.id]).start();
         Container { id, logs }
     }
