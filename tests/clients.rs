@@ -185,6 +185,23 @@ enum Framing {
     Chunked,
 }
 
+/// `program`, to be run at the lowest CPU priority (nice 19). The
+/// oversized posts take seconds of CPU, which the suite's timed checks,
+/// running beside them, must not wait for; alone on a machine, it changes
+/// nothing.
+fn niced(program: &str) -> Command {
+    let mut command = Command::new("nice");
+    command.args(["-n", "19", program]);
+    command
+}
+
+/// What a `niced` command printed; `None` if its program is not installed
+/// (nice's exit status 127).
+fn niced_output(mut command: Command) -> Option<Vec<u8>> {
+    let output = command.output().ok()?;
+    (output.status.code() != Some(127)).then_some(output.stdout)
+}
+
 /// Python's `http.client`, as a script would use it: a fresh connection,
 /// the body sent whole, then the answer read. `None` without `python3`.
 fn python_posts(addr: SocketAddr, body: &Path, framing: Framing, tries: u32) -> Option<Tally> {
@@ -213,7 +230,8 @@ for _ in range(int(tries)):
     } else {
         "length"
     };
-    let output = Command::new("python3")
+    let mut command = niced("python3");
+    command
         .args([
             "-c",
             SCRIPT,
@@ -221,10 +239,8 @@ for _ in range(int(tries)):
             &addr.port().to_string(),
         ])
         .arg(body)
-        .args([framing, &tries.to_string()])
-        .output()
-        .ok()?;
-    Some(tally_lines(&output.stdout, tries))
+        .args([framing, &tries.to_string()]);
+    Some(tally_lines(&niced_output(command)?, tries))
 }
 
 /// curl, told not to send `Expect: 100-continue` (which it does for bodies
@@ -233,7 +249,7 @@ fn curl_posts(addr: SocketAddr, body: &Path, framing: Framing, tries: u32) -> Op
     let config = body.with_file_name(format!("{framing:?}.curlrc"));
     let url = format!("url = \"http://{addr}/bookmarks\"\noutput = \"/dev/null\"\n");
     std::fs::write(&config, url.repeat(tries as usize)).unwrap();
-    let mut command = Command::new("curl");
+    let mut command = niced("curl");
     command
         .args(["-s", "-w", "%{http_code}\\n", "-H", "Expect:"])
         .args([
@@ -249,8 +265,7 @@ fn curl_posts(addr: SocketAddr, body: &Path, framing: Framing, tries: u32) -> Op
     if framing == Framing::Chunked {
         command.args(["-H", "Transfer-Encoding: chunked"]);
     }
-    let output = command.output().ok()?;
-    Some(tally_lines(&output.stdout, tries))
+    Some(tally_lines(&niced_output(command)?, tries))
 }
 
 /// ureq, the Rust client of these tests: it too sends the body whole.
@@ -359,7 +374,9 @@ mod bad_requests {
     /// 100 posts per client and framing gets its 413, and the server reads
     /// each body to its end (3 MB is under `DISCARD_LIMIT`), no further.
     fn oversized_bodies_get_their_413_from_every_client() {
-        let mut server = start(STEP, &[]);
+        // Niced, as the clients are (see `niced`).
+        let launch = with_env(Launch::new(STEP), &[]).wrapped_in(&["nice", "-n", "19"]);
+        let mut server = launch.start();
         let tries = 100;
         for (client, framing, tally) in oversized_posts(server.addr(), 3_000_000, tries, true) {
             // `.ci/run` installs both, and the README lists them: a missing
