@@ -26,8 +26,8 @@ scripts/timed-build.sh -q --bin step4
 
 # Appends `client|framing|413s` lines of one round against binary $2 to $1.
 round() {
-    OVERSIZED_BIN="$2" cargo test -q --test behaviour measure_oversized_posts \
-        -- --ignored --nocapture 2>/dev/null | grep -F '|' | cut -d'|' -f1-3 >>"$1"
+    OVERSIZED_BIN="$2" cargo test -q --test steps measure_oversized_posts \
+        -- --ignored --quiet 2>/dev/null | grep -F '|' | cut -d'|' -f1-3 >>"$1"
 }
 for _ in $(seq "$rounds"); do
     round "$tmp/before" target/before/debug/step4

@@ -15,7 +15,7 @@ trap 'rm -f "$out"' EXIT
 {
     echo "\$ scripts/slow-clients.sh"
     echo "# step 8, default timeouts; $(date +%F), $(uname -s) $(uname -m), $(nproc) cores"
-    cargo test -q --test behaviour measure_with_default_timeouts -- --ignored --nocapture 2>/dev/null |
+    cargo test -q --test steps measure_with_default_timeouts -- --ignored --quiet 2>/dev/null |
         grep -vE '^(running|test |\.*$)'
 } | tee "$out"
 if [ "${1:-}" = --book ]; then

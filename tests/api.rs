@@ -16,8 +16,31 @@ use bookmarks::{
     store::Store,
 };
 use http_body_util::BodyExt;
+use libtest2_mimic::Trial;
 use serde_json::{Value, json};
 use tower::ServiceExt;
+
+/// This file's tests, for `tests/steps.rs` to run.
+pub(crate) fn trials() -> Vec<Trial> {
+    trials![
+        async health_answers_ok,
+        async bookmarks_round_trip,
+        async slow_answers_after_the_wait,
+        async slow_answers_after_the_wait_in_every_mode,
+        async slow_with_an_unknown_mode_is_400,
+        async malformed_json_is_400,
+        async missing_field_is_422,
+        async url_that_is_not_absolute_http_is_422,
+        async body_over_the_limit_is_413,
+        async wrong_content_type_is_415,
+        async unknown_or_non_numeric_id,
+        async slow_with_a_bad_ms_is_400,
+        async unknown_route_is_a_json_404,
+        async panicking_handler_answers_500_and_serving_goes_on,
+        async closed_database_answers_503,
+        real_server_stays_healthy_after_bad_input,
+    ]
+}
 
 /// What steps 1 to 4 serve, without a socket.
 fn app(store: Store) -> Router {
@@ -63,13 +86,11 @@ fn assert_error(answer: (StatusCode, Value), status: StatusCode) {
     );
 }
 
-#[tokio::test]
 async fn health_answers_ok() {
     let answer = send(&test_app(), get_req("/health")).await;
     assert_eq!(answer, (StatusCode::OK, Value::String("ok".into())));
 }
 
-#[tokio::test]
 async fn bookmarks_round_trip() {
     let app = test_app();
     let body = json!({"url": "https://www.rust-lang.org/", "title": "Rust"}).to_string();
@@ -99,7 +120,6 @@ async fn bookmarks_round_trip() {
     );
 }
 
-#[tokio::test]
 async fn slow_answers_after_the_wait() {
     let started = std::time::Instant::now();
     let answer = send(&test_app(), get_req("/slow?ms=50")).await;
@@ -107,7 +127,6 @@ async fn slow_answers_after_the_wait() {
     assert!(started.elapsed() >= std::time::Duration::from_millis(50));
 }
 
-#[tokio::test]
 async fn slow_answers_after_the_wait_in_every_mode() {
     let app = test_app();
     for mode in ["async", "blocking", "query"] {
@@ -136,7 +155,6 @@ async fn slow_answers_after_the_wait_in_every_mode() {
     assert_eq!(urls, [json!("https://example.com/slow-query")]);
 }
 
-#[tokio::test]
 async fn slow_with_an_unknown_mode_is_400() {
     let app = test_app();
     for uri in [
@@ -148,13 +166,11 @@ async fn slow_with_an_unknown_mode_is_400() {
     }
 }
 
-#[tokio::test]
 async fn malformed_json_is_400() {
     let answer = send(&test_app(), post_json("/bookmarks", "{\"url\": ")).await;
     assert_error(answer, StatusCode::BAD_REQUEST);
 }
 
-#[tokio::test]
 async fn missing_field_is_422() {
     let body = json!({"url": "https://example.com/"}).to_string();
     assert_error(
@@ -163,7 +179,6 @@ async fn missing_field_is_422() {
     );
 }
 
-#[tokio::test]
 async fn url_that_is_not_absolute_http_is_422() {
     for url in [
         "example.com",
@@ -179,7 +194,6 @@ async fn url_that_is_not_absolute_http_is_422() {
     }
 }
 
-#[tokio::test]
 async fn body_over_the_limit_is_413() {
     let title = "x".repeat(BODY_LIMIT);
     let body = json!({"url": "https://example.com/", "title": title}).to_string();
@@ -189,7 +203,6 @@ async fn body_over_the_limit_is_413() {
     );
 }
 
-#[tokio::test]
 async fn wrong_content_type_is_415() {
     let request = Request::post("/bookmarks")
         .header(header::CONTENT_TYPE, "text/plain")
@@ -201,7 +214,6 @@ async fn wrong_content_type_is_415() {
     );
 }
 
-#[tokio::test]
 async fn unknown_or_non_numeric_id() {
     let app = test_app();
     assert_error(
@@ -218,7 +230,6 @@ async fn unknown_or_non_numeric_id() {
     assert_error(send(&app, delete).await, StatusCode::BAD_REQUEST);
 }
 
-#[tokio::test]
 async fn slow_with_a_bad_ms_is_400() {
     let app = test_app();
     for uri in ["/slow?ms=soon", "/slow?ms=-5", "/slow"] {
@@ -226,7 +237,6 @@ async fn slow_with_a_bad_ms_is_400() {
     }
 }
 
-#[tokio::test]
 async fn unknown_route_is_a_json_404() {
     assert_error(
         send(&test_app(), get_req("/nope")).await,
@@ -235,12 +245,11 @@ async fn unknown_route_is_a_json_404() {
 }
 
 async fn boom() -> &'static str {
-    panic!("a bug in one handler")
+    panic!("{}a bug in one handler", crate::ON_PURPOSE)
 }
 
 /// A handler that panics costs its request a 500; the next request is
 /// served as usual.
-#[tokio::test]
 async fn panicking_handler_answers_500_and_serving_goes_on() {
     let router = with_middleware(
         Router::new()
@@ -255,7 +264,6 @@ async fn panicking_handler_answers_500_and_serving_goes_on() {
 }
 
 /// Requests after the database is closed get 503, not a panic.
-#[tokio::test]
 async fn closed_database_answers_503() {
     let store = Store::open(":memory:").unwrap();
     let app = app(store.clone());
@@ -268,7 +276,6 @@ async fn closed_database_answers_503() {
 
 /// The same bad input over a real socket: each gets its status, and the
 /// server stays healthy and drains cleanly afterwards.
-#[test]
 fn real_server_stays_healthy_after_bad_input() {
     use std::{io::Write, net::TcpStream, time::Duration};
     use tools::{

@@ -7,7 +7,15 @@
 
 use std::{net::TcpListener, time::Duration};
 
+use libtest2_mimic::Trial;
 use tools::harness::{Launch, assert_exit_code};
+
+/// This file's tests, for `tests/steps.rs` to run.
+pub(crate) fn trials() -> Vec<Trial> {
+    let mut all = every_steps_refusals();
+    all.extend(log_file::trials());
+    all
+}
 
 /// Starts `bin` with `variable=value` and checks that it refuses to run.
 #[track_caller]
@@ -55,116 +63,126 @@ macro_rules! refusals {
 
             const STEP: &str = stringify!($step);
 
+            pub(super) fn trials() -> Vec<Trial> {
+                trials![
+                    port_that_is_not_a_number,
+                    port_out_of_range,
+                    host_that_is_not_an_address,
+                    shutdown_timeout_that_is_not_a_duration,
+                    shutdown_delay_that_is_not_a_duration,
+                    empty_database_url,
+                    rust_log_that_is_not_a_filter,
+                    header_timeout_that_is_not_a_duration,
+                    body_timeout_of_zero,
+                    idle_timeout_over_a_day,
+                    flush_interval_that_is_not_a_duration,
+                    flush_interval_of_zero,
+                    check_interval_that_is_not_a_duration,
+                    check_delay_that_is_not_a_duration,
+                    empty_log_file,
+                    listen_fds_that_is_not_a_number,
+                    unwritable_database_path,
+                    port_already_in_use,
+                ]
+            }
+
             /// `PORT=abc` is refused, naming PORT.
-            #[test]
             fn port_that_is_not_a_number() {
                 refuses(STEP, "PORT", "abc");
             }
 
             /// `PORT=70000` is out of range.
-            #[test]
             fn port_out_of_range() {
                 refuses(STEP, "PORT", "70000");
             }
 
             /// `HOST` must be an IP address.
-            #[test]
             fn host_that_is_not_an_address() {
                 refuses(STEP, "HOST", "localhost:80");
             }
 
             /// `SHUTDOWN_TIMEOUT=soon` is refused, naming SHUTDOWN_TIMEOUT.
-            #[test]
             fn shutdown_timeout_that_is_not_a_duration() {
                 refuses(STEP, "SHUTDOWN_TIMEOUT", "soon");
             }
 
             /// `SHUTDOWN_DELAY=later` is refused, naming SHUTDOWN_DELAY.
-            #[test]
             fn shutdown_delay_that_is_not_a_duration() {
                 refuses(STEP, "SHUTDOWN_DELAY", "later");
             }
 
             /// An empty `DATABASE_URL` is refused rather than guessed at.
-            #[test]
             fn empty_database_url() {
                 refuses(STEP, "DATABASE_URL", "");
             }
 
             /// `RUST_LOG` that is not a filter.
-            #[test]
             fn rust_log_that_is_not_a_filter() {
                 refuses(STEP, "RUST_LOG", "info,bookmarks=louder");
             }
 
             /// `HEADER_TIMEOUT=soon` is refused.
-            #[test]
             fn header_timeout_that_is_not_a_duration() {
                 refuses(STEP, "HEADER_TIMEOUT", "soon");
             }
 
             /// `BODY_TIMEOUT=0s` would close every connection at once: refused.
-            #[test]
             fn body_timeout_of_zero() {
                 refuses(STEP, "BODY_TIMEOUT", "0s");
             }
 
             /// `IDLE_TIMEOUT=48h` is more than a day: refused.
-            #[test]
             fn idle_timeout_over_a_day() {
                 refuses(STEP, "IDLE_TIMEOUT", "48h");
             }
 
             /// `FLUSH_INTERVAL=soon` is refused.
-            #[test]
             fn flush_interval_that_is_not_a_duration() {
                 refuses(STEP, "FLUSH_INTERVAL", "soon");
             }
 
             /// `FLUSH_INTERVAL=0s` would flush in a busy loop: refused.
-            #[test]
             fn flush_interval_of_zero() {
                 refuses(STEP, "FLUSH_INTERVAL", "0s");
             }
 
             /// `CHECK_INTERVAL=often` is refused.
-            #[test]
             fn check_interval_that_is_not_a_duration() {
                 refuses(STEP, "CHECK_INTERVAL", "often");
             }
 
             /// `CHECK_DELAY=slow` is refused.
-            #[test]
             fn check_delay_that_is_not_a_duration() {
                 refuses(STEP, "CHECK_DELAY", "slow");
             }
 
             /// An empty `LOG_FILE` is refused rather than guessed at.
-            #[test]
             fn empty_log_file() {
                 refuses(STEP, "LOG_FILE", "");
             }
 
             /// `LISTEN_FDS=abc` is refused by every step, not only by the
             /// one that serves the socket it names.
-            #[test]
             fn listen_fds_that_is_not_a_number() {
                 refuses(STEP, "LISTEN_FDS", "abc");
             }
 
             /// A database in a directory that does not exist cannot be created.
-            #[test]
             fn unwritable_database_path() {
                 refuses_a_missing_directory(STEP, "DATABASE_URL");
             }
 
             /// A port that another process holds is reported, with the address.
-            #[test]
             fn port_already_in_use() {
                 refuses_a_port_in_use(STEP);
             }
         }
-    )*};
+    )*
+
+        fn every_steps_refusals() -> Vec<Trial> {
+            [$($step::trials()),*].into_iter().flatten().collect()
+        }
+    };
 }
 
 refusals!(
@@ -176,22 +194,27 @@ refusals!(
 mod log_file {
     use super::*;
 
-    #[test]
+    pub(super) fn trials() -> Vec<Trial> {
+        trials![
+            step6_unwritable_log_file,
+            step7_unwritable_log_file,
+            step8_unwritable_log_file,
+            step9_unwritable_log_file,
+        ]
+    }
+
     fn step6_unwritable_log_file() {
         refuses_a_missing_directory("step6", "LOG_FILE");
     }
 
-    #[test]
     fn step7_unwritable_log_file() {
         refuses_a_missing_directory("step7", "LOG_FILE");
     }
 
-    #[test]
     fn step8_unwritable_log_file() {
         refuses_a_missing_directory("step8", "LOG_FILE");
     }
 
-    #[test]
     fn step9_unwritable_log_file() {
         refuses_a_missing_directory("step9", "LOG_FILE");
     }

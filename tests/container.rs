@@ -23,7 +23,7 @@ use std::{
     hash::{DefaultHasher, Hash, Hasher},
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
-    process::{Command, Output, Stdio},
+    process::{Child, Command, Output, Stdio},
     sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant},
 };
@@ -373,13 +373,15 @@ impl Podman {
     fn image(&self, step: &str) -> String {
         let tag = format!("{TEST_IMAGE}:{step}");
         let binary = built_binary(step);
-        let base = self.output(&["image", "inspect", "--format", "{{.Id}}", BASE_IMAGE]);
-        let input = input_hash([
-            fs::read(DOCKERFILE).expect("deploy/Dockerfile"),
-            fs::read(&binary).unwrap_or_else(|err| panic!("{}: {err}", binary.display())),
-            base.expect("the base image").into_bytes(),
-        ]);
-        self.build_once(&tag, &input, |context| {
+        let input = || {
+            let base = self.output(&["image", "inspect", "--format", "{{.Id}}", BASE_IMAGE]);
+            input_hash([
+                fs::read(DOCKERFILE).expect("deploy/Dockerfile"),
+                fs::read(&binary).unwrap_or_else(|err| panic!("{}: {err}", binary.display())),
+                base.expect("the base image").into_bytes(),
+            ])
+        };
+        self.build_once(&tag, input, |context| {
             // A link, or a copy across file systems: the build context
             // holds the one file the `prebuilt` stage copies.
             let linked = context.join(step);
@@ -406,9 +408,11 @@ impl Podman {
         let step2 = self.image("step2");
         let tag = format!("{TEST_IMAGE}:step2-shell-form");
         let dockerfile = format!("FROM {step2}\nENTRYPOINT /usr/local/bin/bookmarks\n");
-        let from = self.output(&["image", "inspect", "--format", "{{.Id}}", &step2]);
-        let input = input_hash([dockerfile.clone().into_bytes(), from.unwrap().into_bytes()]);
-        self.build_once(&tag, &input, |context| {
+        let input = || {
+            let from = self.output(&["image", "inspect", "--format", "{{.Id}}", &step2]);
+            input_hash([dockerfile.clone().into_bytes(), from.unwrap().into_bytes()])
+        };
+        self.build_once(&tag, input, |context| {
             fs::write(context.join("Dockerfile"), &dockerfile).unwrap();
             vec![]
         });
@@ -416,16 +420,23 @@ impl Podman {
     }
 
     /// Builds `tag` unless an image of that tag was built from the same
-    /// `input`; `arguments` writes the build context and returns the
+    /// `input` (a hash of what it is built from, worked out once per tag
+    /// and run); `arguments` writes the build context and returns the
     /// arguments for `podman build`.
-    fn build_once(&self, tag: &str, input: &str, arguments: impl FnOnce(&Path) -> Vec<String>) {
+    fn build_once(
+        &self,
+        tag: &str,
+        input: impl FnOnce() -> String,
+        arguments: impl FnOnce(&Path) -> Vec<String>,
+    ) {
         let cell = Arc::clone(self.images.lock().unwrap().entry(tag.into()).or_default());
         cell.get_or_init(|| {
+            let input = input();
             let label = format!("{{{{index .Config.Labels \"{INPUT_LABEL}\"}}}}");
             if self
                 .output(&["image", "inspect", "--format", &label, tag])
                 .as_deref()
-                == Ok(input)
+                == Ok(input.as_str())
             {
                 return;
             }
@@ -481,16 +492,48 @@ struct Container {
     logs: Server,
 }
 
+/// A container, and the process that removes it.
+///
+/// The container is no child of ours: killed (SIGKILL, say), this test
+/// binary would leave it running, and the kernel's parent-death signal
+/// (`tools::harness::spawn_tied`) cannot reach it. So a shell started for
+/// each container waits on a pipe from this process, and removes the
+/// container once the pipe closes: when the container is dropped, or when
+/// this process ends, however it ends.
 struct ContainerId {
     podman: &'static Podman,
     id: String,
+    remover: Child,
+}
+
+impl ContainerId {
+    fn new(podman: &'static Podman, id: String) -> ContainerId {
+        let remover = Command::new("/bin/sh")
+            .args([
+                "-c",
+                "read -r _; exec \"$0\" rm --force --volumes --time 0 \"$1\"",
+            ])
+            .arg(&podman.program)
+            .arg(&id)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot start the remover of container {id}: {err}"));
+        ContainerId {
+            podman,
+            id,
+            remover,
+        }
+    }
 }
 
 impl Drop for ContainerId {
     fn drop(&mut self) {
-        let _ = self
-            .podman
-            .output(&["rm", "--force", "--volumes", "--time", "0", &self.id]);
+        // The end of its standard input is its cue; the test ends once the
+        // container is gone.
+        drop(self.remover.stdin.take());
+        let _ = self.remover.wait();
     }
 }
 
@@ -512,10 +555,10 @@ impl Container {
         run.extend(podman.ulimits.iter().map(String::as_str));
         run.extend(options);
         run.push(image);
-        let id = ContainerId {
+        let id = ContainerId::new(
             podman,
-            id: podman.output(&run).unwrap_or_else(|err| panic!("{err}")),
-        };
+            podman.output(&run).unwrap_or_else(|err| panic!("{err}")),
+        );
         let logs = launch.args(["logs", "--follow", &id.id]).start();
         Container { id, logs }
     }

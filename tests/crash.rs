@@ -22,11 +22,22 @@ use std::{
     time::{Duration, Instant},
 };
 
+use libtest2_mimic::Trial;
 use serde_json::json;
 use tools::{
     client::client,
     harness::{Launch, Signal},
 };
+
+/// This file's tests, for `tests/steps.rs` to run.
+pub(crate) fn trials() -> Vec<Trial> {
+    trials![
+        step1_sigkill_under_write_load_loses_no_acknowledged_write,
+        step2_sigkill_under_write_load_loses_no_acknowledged_write,
+        step3_sigkill_under_write_load_loses_no_acknowledged_write,
+        step4_sigkill_under_write_load_loses_no_acknowledged_write,
+    ]
+}
 
 /// Concurrent writers, each on a keep-alive connection of its own.
 const WRITERS: usize = 4;
@@ -176,25 +187,21 @@ fn sigkill_under_write_load_keeps_every_acknowledged_write(bin: &str) {
 // ANCHOR: crash_tests
 /// Step 1, which has no shutdown at all, loses no acknowledged write to
 /// SIGKILL: durability is the database's job, not the shutdown's.
-#[test]
 fn step1_sigkill_under_write_load_loses_no_acknowledged_write() {
     sigkill_under_write_load_keeps_every_acknowledged_write("step1");
 }
 
 /// Step 2: the same, though its drain never gets to run.
-#[test]
 fn step2_sigkill_under_write_load_loses_no_acknowledged_write() {
     sigkill_under_write_load_keeps_every_acknowledged_write("step2");
 }
 
 /// Step 3: the same.
-#[test]
 fn step3_sigkill_under_write_load_loses_no_acknowledged_write() {
     sigkill_under_write_load_keeps_every_acknowledged_write("step3");
 }
 
 /// Step 4: the same, and its close of the database never runs either.
-#[test]
 fn step4_sigkill_under_write_load_loses_no_acknowledged_write() {
     sigkill_under_write_load_keeps_every_acknowledged_write("step4");
 }

@@ -8,7 +8,18 @@
 
 use std::{fs, time::Duration};
 
+use libtest2_mimic::Trial;
 use yaml_rust2::{Yaml, YamlLoader};
+
+/// This file's tests, for `tests/steps.rs` to run.
+pub(crate) fn trials() -> Vec<Trial> {
+    trials![
+        dockerfile_runs_step7_as_pid_1_within_dockers_grace_period,
+        kubernetes_grace_period_exceeds_delay_plus_timeout,
+        systemd_stop_timeout_exceeds_delay_plus_timeout,
+        systemd_service_is_notify_on_the_kept_socket,
+    ]
+}
 
 /// From step 5 on the process exits at most this long after its drain
 /// deadline, whatever is in flight: the bound the steps promise.
@@ -54,7 +65,6 @@ fn assert_fits(file: &str, grace: Duration, delay: Duration, timeout: Duration) 
 }
 
 // ANCHOR: docker
-#[test]
 fn dockerfile_runs_step7_as_pid_1_within_dockers_grace_period() {
     let file = read("deploy/Dockerfile");
     let entrypoint = value_after(&file, "ENTRYPOINT").expect("ENTRYPOINT");
@@ -127,7 +137,6 @@ fn list<'a>(node: &'a Yaml, what: &str) -> &'a [Yaml] {
 }
 
 // ANCHOR: kubernetes
-#[test]
 fn kubernetes_grace_period_exceeds_delay_plus_timeout() {
     let manifest = Manifest::load("deploy/kubernetes.yaml");
     let deployment = manifest.one("Deployment");
@@ -240,7 +249,6 @@ fn kubernetes_grace_period_exceeds_delay_plus_timeout() {
 // ANCHOR_END: kubernetes
 
 // ANCHOR: systemd
-#[test]
 fn systemd_stop_timeout_exceeds_delay_plus_timeout() {
     let file = read("deploy/bookmarks.service");
     assert_drain_signal(
@@ -257,7 +265,6 @@ fn systemd_stop_timeout_exceeds_delay_plus_timeout() {
 /// The service serves the socket unit's socket, tells systemd when it is
 /// ready (step 9 sends READY=1), and sets no port of its own that the
 /// socket would silently override.
-#[test]
 fn systemd_service_is_notify_on_the_kept_socket() {
     let service = read("deploy/bookmarks.service");
     let socket = read("deploy/bookmarks.socket");

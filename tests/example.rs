@@ -2,6 +2,7 @@
 //! its refusals of bad settings. Its shutdown is checked as a step's is,
 //! in `tests/steps.rs` (`graceful_shutdown::…`), from `tools::matrix`.
 
+use libtest2_mimic::Trial;
 use tools::{
     checks::PROMPTLY,
     client::get,
@@ -11,8 +12,19 @@ use tools::{
 
 use crate::config::{refuses, refuses_a_port_in_use};
 
+/// This file's tests, for `tests/steps.rs` to run.
+pub(crate) fn trials() -> Vec<Trial> {
+    trials![
+        health_and_slow_answer_as_the_contract_says,
+        shutdown_timeout_that_is_not_a_duration,
+        port_that_is_not_a_number,
+        rust_log_that_is_not_a_filter,
+        port_already_in_use,
+    ]
+}
+
 /// The example as the harness names it (`target/debug/examples/…`), once
-/// it is built: `cargo test --test behaviour` builds no example itself.
+/// it is built: `cargo test --test steps` builds no example itself.
 fn example() -> &'static str {
     EXAMPLE.path();
     "examples/graceful_shutdown"
@@ -20,7 +32,6 @@ fn example() -> &'static str {
 
 /// The routes of the contract: `/health` says `ok`; `/slow` refuses a mode
 /// it does not know, and a missing `ms`.
-#[test]
 fn health_and_slow_answer_as_the_contract_says() {
     let mut server = Launch::new(example()).start();
     assert_eq!(
@@ -39,25 +50,21 @@ fn health_and_slow_answer_as_the_contract_says() {
 }
 
 /// `SHUTDOWN_TIMEOUT=soon` is one line naming it, and exit 2.
-#[test]
 fn shutdown_timeout_that_is_not_a_duration() {
     refuses(example(), "SHUTDOWN_TIMEOUT", "soon");
 }
 
 /// `PORT=abc` is refused, naming PORT.
-#[test]
 fn port_that_is_not_a_number() {
     refuses(example(), "PORT", "abc");
 }
 
 /// `RUST_LOG` that is not a filter.
-#[test]
 fn rust_log_that_is_not_a_filter() {
     refuses(example(), "RUST_LOG", "info,graceful_shutdown=louder");
 }
 
 /// A port that another process holds: exit 2, naming the address.
-#[test]
 fn port_already_in_use() {
     refuses_a_port_in_use(example());
 }

@@ -11,6 +11,16 @@ use bookmarks::{
     store::StoreError,
     visits::{self, VisitBuffer},
 };
+use libtest2_mimic::Trial;
+
+/// This file's tests, for `tests/steps.rs` to run.
+pub(crate) fn trials() -> Vec<Trial> {
+    trials![
+        async closing_before_flushing_loses_the_visits,
+        async flushing_before_closing_keeps_the_visits,
+        async(multi_thread) visits_counted_during_a_flush_are_kept_for_the_next,
+    ]
+}
 
 /// A store in a temporary file with one bookmark, and ten visits of it
 /// counted in the buffer but not yet written.
@@ -43,7 +53,6 @@ fn visits_in_file(path: &Path, id: i64) -> i64 {
 // ANCHOR: wrong_order
 /// Close first, flush second: the flush has no database to write to, and
 /// the ten visits die with the process.
-#[tokio::test]
 async fn closing_before_flushing_loses_the_visits() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bookmarks.db");
@@ -58,7 +67,6 @@ async fn closing_before_flushing_loses_the_visits() {
 }
 
 /// Flush first, close second: all ten are in the file.
-#[tokio::test]
 async fn flushing_before_closing_keeps_the_visits() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bookmarks.db");
@@ -75,7 +83,6 @@ async fn flushing_before_closing_keeps_the_visits() {
 /// Visits counted while a flush is being written are kept for the next
 /// one: the flush takes the batch it writes, and a visit that comes in
 /// meanwhile goes into a fresh one.
-#[tokio::test(flavor = "multi_thread")]
 async fn visits_counted_during_a_flush_are_kept_for_the_next() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bookmarks.db");

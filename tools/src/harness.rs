@@ -6,13 +6,14 @@
 //! [`crate::checks`] and the tools (`loadtest`, `timeline`) all start their
 //! processes here. Every wait has a bound. A child still running when its
 //! [`Server`] is dropped is killed and reaped, and a test that fails prints
-//! the child's output.
+//! the child's output. On Linux a child also dies with the process that
+//! started it, even one killed with SIGKILL ([`spawn_tied`]).
 
 use std::{
     env,
     ffi::OsStr,
     fmt,
-    io::{BufRead, BufReader, Read, Seek},
+    io::{self, BufRead, BufReader, Read, Seek},
     net::{SocketAddr, TcpListener},
     ops::ControlFlow::{self, Break, Continue},
     os::{
@@ -344,14 +345,10 @@ impl Launch {
                 Ok(())
             });
         }
+        let program = Path::new(self.command.get_program()).display().to_string();
         let spawned = Instant::now();
-        let mut child = self.command.spawn().map_err(|err| {
-            format!(
-                "cannot start {} ({}): {err}",
-                self.name,
-                Path::new(self.command.get_program()).display()
-            )
-        })?;
+        let mut child = spawn_tied(self.command)
+            .map_err(|err| format!("cannot start {} ({program}): {err}", self.name))?;
         let output = Arc::new(Output::default());
         output.lock().open_pipes = 2;
         let readers = vec![
@@ -403,6 +400,89 @@ impl Launch {
     }
     // ANCHOR_END: start
 }
+
+// ANCHOR: spawn_tied
+/// Starts `command` as a child that does not outlive this process.
+///
+/// A test binary that is killed (SIGKILL, an abort, a terminal closed)
+/// drops no [`Server`], so nothing would stop the steps it started: they
+/// would serve on, holding their ports and temporary files. On Linux the
+/// child asks the kernel for SIGKILL when its parent dies
+/// (`PR_SET_PDEATHSIG`, prctl(2)). The kernel sends it when the *thread*
+/// that forked the child exits, not the process, and a test may start a
+/// server from a thread that ends before the server should (a helper
+/// thread, or the test's own thread handing the server on), so every child
+/// is forked by one thread that lives as long as the process. Elsewhere the
+/// child is spawned as usual.
+pub fn spawn_tied(command: Command) -> io::Result<Child> {
+    #[cfg(target_os = "linux")]
+    return tied::spawn(command);
+    #[cfg(not(target_os = "linux"))]
+    {
+        let mut command = command;
+        command.spawn()
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod tied {
+    use std::{
+        io,
+        os::unix::process::CommandExt,
+        process::{Child, Command},
+        sync::{OnceLock, mpsc},
+        thread,
+    };
+
+    use nix::{
+        sys::{prctl, signal::Signal},
+        unistd::{Pid, getppid},
+    };
+
+    /// A command to fork, and where to send the child.
+    type Request = (Command, mpsc::Sender<io::Result<Child>>);
+
+    pub(super) fn spawn(command: Command) -> io::Result<Child> {
+        static SPAWNER: OnceLock<mpsc::Sender<Request>> = OnceLock::new();
+        let spawner = SPAWNER.get_or_init(|| {
+            let (requests, received) = mpsc::channel::<Request>();
+            // Never joined: it waits for requests until the process ends,
+            // and with it every child's parent thread.
+            thread::Builder::new()
+                .name("spawner".into())
+                .spawn(move || {
+                    for (command, reply) in received {
+                        let _ = reply.send(fork(command));
+                    }
+                })
+                .expect("a thread to start children from");
+            requests
+        });
+        let gone = || io::Error::other("the spawner thread has gone");
+        let (reply, child) = mpsc::channel();
+        spawner.send((command, reply)).map_err(|_| gone())?;
+        child.recv().map_err(|_| gone())?
+    }
+
+    fn fork(mut command: Command) -> io::Result<Child> {
+        let parent = Pid::this();
+        // SAFETY: prctl(2) and getppid(2) are async-signal-safe system
+        // calls, and nothing here allocates.
+        unsafe {
+            command.pre_exec(move || {
+                prctl::set_pdeathsig(Signal::SIGKILL)?;
+                // The parent died before the signal was asked for: none
+                // will come, so do not start.
+                if getppid() != parent {
+                    return Err(io::Error::other("the parent has exited"));
+                }
+                Ok(())
+            });
+        }
+        command.spawn()
+    }
+}
+// ANCHOR_END: spawn_tied
 
 // ANCHOR: read_lines
 fn read_lines(

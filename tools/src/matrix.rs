@@ -79,8 +79,14 @@ impl Binary {
     /// Where the current build put it; an example is built first, once
     /// per process (see [`build_example`]).
     pub fn path(&self) -> PathBuf {
+        self.try_path().unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// Like [`Binary::path`], but an example that cannot be built is an
+    /// error, not a panic.
+    pub fn try_path(&self) -> Result<PathBuf, String> {
         match self.built {
-            Built::Bin => built_binary(self.name),
+            Built::Bin => Ok(built_binary(self.name)),
             Built::Example => {
                 static BUILT: Mutex<Option<HashMap<&str, Result<PathBuf, String>>>> =
                     Mutex::new(None);
@@ -91,7 +97,7 @@ impl Binary {
                     .get_or_insert_with(HashMap::new)
                     .entry(self.name)
                     .or_insert_with(|| build_example(self.name));
-                path.clone().unwrap_or_else(|err| panic!("{err}"))
+                path.clone()
             }
         }
     }
@@ -367,7 +373,8 @@ pub fn checks_for(has: Has) -> Vec<Check> {
 /// Runs the checks of `binaries` as a test binary's `main` does: one
 /// trial per check per binary, named `BINARY::CHECK`, run in parallel
 /// (`RUST_TEST_THREADS`, else 16: the checks wait on processes, not on the
-/// CPU). Takes the usual test arguments (a filter, `--list`, …).
+/// CPU). Takes the usual test arguments (a filter, `--list`, …);
+/// `--nocapture` is accepted and changes nothing.
 pub fn run_checks(binaries: &[Binary]) -> ! {
     run_checks_with(binaries, Vec::new())
 }
@@ -376,6 +383,15 @@ pub fn run_checks(binaries: &[Binary]) -> ! {
 pub fn run_checks_with(binaries: &[Binary], more: Vec<libtest2_mimic::Trial>) -> ! {
     use libtest2_mimic::{Harness, Trial};
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // The harness never captures a trial's output, and refuses the flags
+    // that ask it not to (`cargo test -- --nocapture`): they would change
+    // nothing, so they are dropped.
+    args.retain(|arg| {
+        !matches!(
+            arg.to_str(),
+            Some("--nocapture" | "--no-capture" | "--show-output")
+        )
+    });
     if !args
         .iter()
         .any(|arg| arg.to_string_lossy().starts_with("--test-threads"))

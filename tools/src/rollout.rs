@@ -27,7 +27,7 @@ use std::{
 };
 
 use crate::{
-    harness::{Launch, Server, Signal},
+    harness::{Launch, Server, Signal, spawn_tied},
     load::{self, Outcome, Shared},
 };
 
@@ -186,14 +186,16 @@ impl Drop for Haproxy {
 
 impl Haproxy {
     fn start(binary: &Path, config: &Path, events: &Events) -> Result<Haproxy, String> {
-        let mut child = Command::new(binary)
-            // -db: in the foreground, logs on stderr; -f: this file only.
+        let mut command = Command::new(binary);
+        // -db: in the foreground, logs on stderr; -f: this file only.
+        command
             .args(["-db", "-f"])
             .arg(config)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
+            .stderr(Stdio::piped());
+        // Like the steps, it dies with us, even if we are killed.
+        let mut child = spawn_tied(command)
             .map_err(|err| format!("cannot start {}: {err}", binary.display()))?;
         let stderr = child.stderr.take().expect("piped stderr");
         let events = events.clone();
