@@ -347,22 +347,23 @@ pub fn slow_query_rows(conn: &rusqlite::Connection) -> i64 {
 // ANCHOR_END: assert_cut_query_rolled_back
 
 // ANCHOR: stops_within_the_bound
+/// The lines of a stop cut off at its deadline, in order (the database
+/// line only where the binary has a database: [`with_database`]).
+pub const CUT_OFF_LINES: &[&str] = &[
+    "shutting down",
+    "shutdown timed out",
+    "abandoned",
+    "database closed",
+    "server stopped",
+];
+
 /// Sends SIGTERM and asserts the process exits with status 1 after the
 /// deadline and within the bound (asserted generously) of it, having
 /// logged the cut-off in order. Returns how long after the deadline it
 /// exited.
 #[track_caller]
 fn assert_cut_at_the_deadline(bin: &Binary, server: &mut Server, what: &str) -> Duration {
-    let stop = with_database(
-        bin,
-        &[
-            "shutting down",
-            "shutdown timed out",
-            "abandoned",
-            "database closed",
-            "server stopped",
-        ],
-    );
+    let stop = with_database(bin, CUT_OFF_LINES);
     let sent = server.signal(Signal::SIGTERM);
     let after = format!("the SIGTERM (SHUTDOWN_TIMEOUT={DEADLINE:?}; in flight: {what})");
     let status = expect_exit_after(server, DEADLINE + BOUND + PROMPTLY, &after, &stop);

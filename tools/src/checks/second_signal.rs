@@ -17,16 +17,7 @@ pub fn second_signal_does_not_force(bin: &Binary) {
         Duration::from_secs(5),
         "the SIGTERM (SHUTDOWN_TIMEOUT=1500ms; in flight: a stuck request), and a SIGINT \
          after it",
-        &with_database(
-            bin,
-            &[
-                "shutting down",
-                "shutdown timed out",
-                "abandoned",
-                "database closed",
-                "server stopped",
-            ],
-        ),
+        &with_database(bin, CUT_OFF_LINES),
     );
     let took = first.elapsed();
 
