@@ -9,11 +9,10 @@ use std::{convert::Infallible, pin, sync::Arc, time::Duration};
 use axum::{
     Router,
     extract::{
-        Request, State,
+        State,
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code},
     },
-    http::{HeaderValue, StatusCode, Version, header},
-    middleware::{self, Next},
+    http::{HeaderValue, StatusCode, header},
     response::{
         Response,
         sse::{Event, KeepAlive, Sse},
@@ -23,6 +22,7 @@ use axum::{
 use futures_util::{Stream, StreamExt, stream};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::store::Store;
 
@@ -74,10 +74,11 @@ impl Lifecycle {
     /// `api` plus `/ready`, `/events` and `/ws`; every HTTP/1.1 response
     /// from `not_ready` on says `Connection: close`.
     pub fn around(&self, api: Router) -> Router {
+        let state = self.clone();
         self.around_without_close(api)
-            .layer(middleware::from_fn_with_state(
-                self.clone(),
-                close_when_not_ready,
+            .layer(SetResponseHeaderLayer::overriding(
+                header::CONNECTION,
+                move |response: &Response| close_when_not_ready(&state, response),
             ))
     }
 
@@ -121,26 +122,14 @@ async fn ready(State(state): State<Lifecycle>) -> (StatusCode, &'static str) {
 /// balancer now sends traffic, instead of sending it on a kept-alive
 /// connection that the drain is about to close under it.
 ///
-/// Not for HTTP/2, where `Connection` is forbidden (RFC 9113, section
-/// 8.2.2; hyper would remove it with a warning, `strip_connection_headers`
-/// in its `src/proto/h2/mod.rs`) and GOAWAY, at the drain, does this job;
-/// and not for the 101 that switches a connection to WebSocket.
-async fn close_when_not_ready(
-    State(state): State<Lifecycle>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let http1 = request.version() <= Version::HTTP_11;
-    let mut response = next.run(request).await;
-    if http1
-        && state.not_ready.is_cancelled()
-        && response.status() != StatusCode::SWITCHING_PROTOCOLS
-    {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
+/// Not the 101 that switches a connection to WebSocket: its `Connection:
+/// upgrade` must stay. On HTTP/2, where `Connection` is forbidden (RFC
+/// 9113, section 8.2.2), hyper removes the header before it sends the
+/// response (`strip_connection_headers` in its `src/proto/h2/mod.rs`), and
+/// GOAWAY, at the drain, does this job.
+fn close_when_not_ready(state: &Lifecycle, response: &Response) -> Option<HeaderValue> {
+    let upgrade = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+    (state.not_ready.is_cancelled() && !upgrade).then(|| HeaderValue::from_static("close"))
 }
 // ANCHOR_END: connection_close
 

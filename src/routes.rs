@@ -18,6 +18,7 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::json;
+use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer,
     classify::StatusInRangeAsFailures,
@@ -62,13 +63,20 @@ where
 /// What every route a step serves gets: JSON answers for unknown routes
 /// and methods, the body limit, a log line per request, panics caught.
 pub fn with_middleware(router: Router) -> Router {
-    router
-        .fallback(no_route)
-        .method_not_allowed_fallback(method_not_allowed)
-        // A bigger body is refused with 413 before it is read into memory.
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        // ... and read, up to a bound, so that its client gets the 413.
-        .layer(middleware::from_fn(body::limit))
+    // One stack, outermost first, applied with one `layer`: axum wraps every
+    // route in each layer it is given, so five calls would put five boxes
+    // around each route, each cloned per request (axum's middleware docs
+    // recommend `ServiceBuilder` for several layers).
+    let stack = ServiceBuilder::new()
+        // Outermost, so that it counts every request a handler is working
+        // on: what a shutdown that cuts them off reports as abandoned.
+        .layer(middleware::from_fn(in_flight::count_requests))
+        // A bug in one handler costs that request a 500, not the process:
+        // without this the panic would end the connection's task and the
+        // client would see the connection drop.
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }))
         // One log line per answered request, so a reader watching the logs
         // sees requests finish *after* `shutting down`.
         //
@@ -80,15 +88,15 @@ pub fn with_middleware(router: Router) -> Router {
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
-        // A bug in one handler costs that request a 500, not the process:
-        // without this the panic would end the connection's task and the
-        // client would see the connection drop.
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-        }))
-        // Outermost, so that it counts every request a handler is working
-        // on: what a shutdown that cuts them off reports as abandoned.
-        .layer(middleware::from_fn(in_flight::count_requests))
+        // A bigger body is read, up to a bound, so that its client gets
+        // the 413 ...
+        .layer(middleware::from_fn(body::limit))
+        // ... and refused before it is read into memory.
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    router
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(stack)
 }
 
 async fn health() -> &'static str {

@@ -5,12 +5,12 @@
 
 use axum::{
     Router,
-    extract::{Request, State},
-    middleware::{self, Next},
+    http::{HeaderValue, header},
     response::Response,
 };
 use bookmarks::{lifecycle, store::Store};
 use tokio_util::sync::CancellationToken;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The kit's lifecycle, and the `not_ready` token your middleware watches.
 #[derive(Clone)]
@@ -29,14 +29,16 @@ impl Lifecycle {
         }
     }
 
-    /// `api` plus the kit's `/ready`, `/events` and `/ws`, with your
-    /// middleware around every route.
+    /// `api` plus the kit's `/ready`, `/events` and `/ws`. Around every
+    /// route, a layer sets each response's `Connection` header to what
+    /// your function below returns, if it returns something.
     pub fn around(&self, api: Router) -> Router {
+        let not_ready = self.not_ready.clone();
         self.kit
             .around_without_close(api)
-            .layer(middleware::from_fn_with_state(
-                self.not_ready.clone(),
-                close_when_not_ready,
+            .layer(SetResponseHeaderLayer::overriding(
+                header::CONNECTION,
+                move |response: &Response| close_when_not_ready(&not_ready, response),
             ))
     }
 
@@ -48,17 +50,13 @@ impl Lifecycle {
 
 // YOURS: connection_close
 // TODO: from the moment the server is not ready (`not_ready` cancelled),
-//  every HTTP/1.1 response must ask its client to close the connection
-//  after reading it, so that a keep-alive client leaves during the delay,
-//  before the drain closes the connection under it. Not an HTTP/2 response,
-//  where that header is forbidden, nor the 101 that switches a connection
-//  to WebSocket.
-async fn close_when_not_ready(
-    State(not_ready): State<CancellationToken>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let _not_ready = not_ready;
-    next.run(request).await
+//  every response must ask its client to close the connection after
+//  reading it, so that a keep-alive client leaves during the delay, before
+//  the drain closes the connection under it. Not the 101 that switches a
+//  connection to WebSocket: its `Connection: upgrade` must stay. (HTTP/2
+//  forbids the header; hyper removes it from HTTP/2 responses for you.)
+fn close_when_not_ready(not_ready: &CancellationToken, response: &Response) -> Option<HeaderValue> {
+    let _ = (not_ready, response);
+    None
 }
 // YOURS_END: connection_close
