@@ -1,7 +1,9 @@
-//! Lesson 4: a second signal cuts off at once. This is step 3; each `TODO` says what
-//! must become true, `README.md` beside this file has the hints.
-//! Check with `cargo test -p lessons --test lesson4`.
-//! The answer is `src/bin/step4.rs`: try before you open it.
+//! Lesson 4: a second signal cuts off at once. This is step 4 with its
+//! idea cut out: where the drain waits (below) and the wait itself, in
+//! `deadline.rs`, are yours to complete (`// YOURS:` regions; `TODO`s say
+//! what must become true, the hints are in `README.md`). Check with
+//! `cargo test -p lessons --test lesson4`. The answer is `src/bin/step4.rs`
+//! and the kit's `src/shutdown/deadline.rs`: try before you open them.
 
 use std::{future::pending, io, process::ExitCode};
 
@@ -11,7 +13,7 @@ use bookmarks::{
     routes::app,
     shutdown::{
         cutoff::{CutoffListener, cut_off},
-        deadline::{CUT_OFF_GRACE, Deadline, Outcome, after_cut_off, served},
+        deadline::{CUT_OFF_GRACE, Outcome, after_cut_off, served},
         signals::ShutdownSignals,
     },
     store::Store,
@@ -20,6 +22,10 @@ use bookmarks::{
 use tokio::{task::JoinHandle, time::Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
+
+// Your own deadline: `deadline.rs`, beside this file.
+mod deadline;
+use deadline::Deadline;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -66,6 +72,7 @@ async fn run() -> Result<ExitCode, StartupError> {
         drain,
         cutoff,
         store,
+        signals,
     };
     Ok(stop(running, &config).await)
 }
@@ -77,6 +84,7 @@ struct Running {
     drain: CancellationToken,
     cutoff: CancellationToken,
     store: Store,
+    signals: ShutdownSignals,
 }
 
 // ANCHOR: stop
@@ -84,22 +92,28 @@ async fn stop(mut running: Running, config: &Config) -> ExitCode {
     running.drain.cancel();
 
     // ANCHOR: deadline
+    // The deadline is counted from the signal, not from the start of the
+    // process: a server up for a week still gets the whole budget.
     let mut deadline = Deadline::starting_now(config.shutdown_timeout);
+    // YOURS: second_signal
     // TODO: while the drain runs, a second SIGINT or SIGTERM must end it at
     //  once, as the deadline does: `forced shutdown` in the log, then the
     //  same cut-off and cleanup, exit 1. An operator who presses Ctrl-C twice
     //  should not wait out SHUTDOWN_TIMEOUT. As shipped, the handlers catch
-    //  the second signal, and nothing here hears of it.
+    //  the second signal (`running.signals`), and nothing here hears of it;
+    //  and the wait in `deadline.rs` has no way to end early yet.
+    let _signals = &mut running.signals;
     let drained = deadline
         .wait("requests", served(&mut running.server), pending())
         .await;
+    // YOURS_END: second_signal
     // ANCHOR_END: deadline
 
     // ANCHOR: cut_off
-    // Anything but a clean drain is cut off: the deadline passed, or
-    // `serve` failed and may have left connections behind. Each connection
-    // task ends at its next poll, and `serve` once none is left: wait for
-    // that, but not for ever.
+    // Anything but a clean drain is cut off: the deadline passed, a second
+    // signal came, or `serve` failed and may have left connections behind.
+    // Each connection task ends at its next poll, and `serve` once none is
+    // left: wait for that, but not for ever.
     if drained != Outcome::Drained {
         cut_off(&running.cutoff);
         if !drained.has_ended() {

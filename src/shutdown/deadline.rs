@@ -136,6 +136,7 @@ impl Deadline {
 }
 // ANCHOR_END: deadline
 
+// ANCHOR: until_deadline
 /// Waits for `work` until it ends, the shared `deadline` passes, or
 /// `second_signal` completes, and logs the last two.
 ///
@@ -162,6 +163,7 @@ pub async fn until_deadline<T: Into<Outcome>>(
         }
     }
 }
+// ANCHOR_END: until_deadline
 
 /// Waits out `delay`, unless `second_signal` comes first (logged as a
 /// forced shutdown): for the time a load balancer needs to stop sending

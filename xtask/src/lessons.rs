@@ -99,10 +99,12 @@ pub const LESSONS: [Lesson; 8] = [
     Lesson {
         dir: "04-second-signal",
         n: 4,
-        start: Start::PreviousStep,
+        start: Start::Skeleton {
+            own: &[Own::PartOf("deadline.rs", "src/shutdown/deadline.rs")],
+        },
         already_true: &[],
         asks_more: &[],
-        answer_in_kit: &[],
+        answer_in_kit: &["src/shutdown/deadline.rs"],
         break_fails: "second_sigterm_forces_exit",
     },
     Lesson {
