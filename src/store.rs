@@ -350,8 +350,10 @@ impl Store {
     }
 
     /// As [`close`](Store::close), but gives up ([`StoreError::GaveUp`]) if
-    /// the connection is still held by a call at `by`, as after a cut-off
-    /// only a call stuck outside SQLite could hold it.
+    /// the connection is still held by a call at `by`. After a cut-off, a
+    /// call can still hold it: one stuck outside SQLite, or a query waiting
+    /// in SQLite's busy handler for a lock another connection holds, which
+    /// the interrupt does not reach (up to the 5 s `busy_timeout`).
     ///
     /// Once the close has the connection, it runs to its end: its final
     /// checkpoint writes to the database file, and cut short it would leave
@@ -405,9 +407,9 @@ fn logged(closed: Result<(), StoreError>) -> Result<(), StoreError> {
 
 // ANCHOR: before
 /// Waits for a store operation until `deadline`, then gives up with
-/// [`StoreError::GaveUp`]. Giving up does not stop the blocking call: after
-/// a [`Store::cut_off`] there is nothing left that could hold it for long,
-/// and a shutdown that gives up says so and exits anyway.
+/// [`StoreError::GaveUp`]. Giving up does not stop the blocking call (a
+/// query waiting for another connection's lock, which no interrupt
+/// reaches): a shutdown that gives up says so and exits anyway.
 pub async fn before<T>(
     deadline: tokio::time::Instant,
     op: impl Future<Output = Result<T, StoreError>>,

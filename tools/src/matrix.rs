@@ -265,6 +265,10 @@ pub fn checks_for(has: Has) -> Vec<Check> {
         ));
         if has.database {
             all.push(check("deadline_ends_a_query", deadline_ends_a_query));
+            all.push(check(
+                "deadline_ends_a_query_waiting_for_a_lock",
+                deadline_ends_a_query_waiting_for_a_lock,
+            ));
         }
     } else if has.deadline {
         all.push(check(

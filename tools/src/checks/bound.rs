@@ -33,6 +33,59 @@ pub fn deadline_ends_a_query(bin: &Binary) {
 }
 // ANCHOR_END: deadline_ends_a_query
 
+// ANCHOR: deadline_ends_a_query_waiting_for_a_lock
+/// Steps 5+: a query waiting for a lock that another connection holds (a
+/// backup, an operator's `sqlite3` shell with a transaction open) waits
+/// in SQLite's busy handler, up to the store's 5 s `busy_timeout`, and the
+/// cut-off's interrupt does not end that wait. The close cannot have the
+/// connection: it gives up at the bound and says so, and the process exits.
+pub fn deadline_ends_a_query_waiting_for_a_lock(bin: &Binary) {
+    let mut server = launch_counted(bin, "500ms");
+    // Another process's write transaction, held until the checks below.
+    let other = rusqlite::Connection::open(&server.db_path).expect("open the database");
+    other
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let request = slow_in_flight(&server, "query");
+
+    let sent = server.signal(Signal::SIGTERM);
+    let after = format!(
+        "the SIGTERM (SHUTDOWN_TIMEOUT={DEADLINE:?}; in flight: a query waiting for a lock \
+         another connection holds)"
+    );
+    let stop = [
+        "shutting down",
+        "shutdown timed out",
+        "abandoned",
+        "closing the database failed",
+        "server stopped",
+    ];
+    let status = expect_exit_after(&mut server, DEADLINE + BOUND + PROMPTLY, &after, &stop);
+    let past = sent.elapsed().saturating_sub(DEADLINE);
+
+    assert_exit_status(status, 1);
+    assert!(
+        past < BOUND,
+        "exited {past:?} after the deadline (the bound is {BOUND:?}): the close waited for \
+         the connection, which the query waiting for the lock held; it must give up in time"
+    );
+    assert_logged_in_order(&server.logs(), &stop);
+    assert!(request.join().unwrap().is_err(), "the request was cut");
+    // The lock released, the database is sound, without the query's row.
+    other.execute_batch("ROLLBACK").unwrap();
+    let integrity: String = other
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    assert_eq!(
+        slow_query_rows(&other),
+        0,
+        "the cut-off query's row is there"
+    );
+    println!("query waiting for a lock: exit {past:?} after the {DEADLINE:?} deadline");
+}
+// ANCHOR_END: deadline_ends_a_query_waiting_for_a_lock
+
 // ANCHOR: work_outlives_the_deadline
 /// How long the work in [`blocking_work_outlives_the_deadline`] and
 /// [`query_outlives_the_deadline`] takes: long past the deadline and its

@@ -79,6 +79,10 @@ fn absence_of(line: &str, held: bool) -> &'static str {
              holds the connection (a statement still running?)"
         }
         "database closed" => "the database has not been closed",
+        "closing the database failed" => {
+            "the close is still waiting for the connection, which something still holds (a \
+             query waiting for another connection's lock): it did not give up at the bound"
+        }
         "server stopped" => "the stop did not run to its end",
         "request closed unanswered during the drain" => {
             "nothing closed the half-sent request head at HEADER_TIMEOUT"
