@@ -73,15 +73,7 @@ pub fn deadline_ends_a_query_waiting_for_a_lock(bin: &Binary) {
     assert!(request.join().unwrap().is_err(), "the request was cut");
     // The lock released, the database is sound, without the query's row.
     other.execute_batch("ROLLBACK").unwrap();
-    let integrity: String = other
-        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
-        .unwrap();
-    assert_eq!(integrity, "ok");
-    assert_eq!(
-        slow_query_rows(&other),
-        0,
-        "the cut-off query's row is there"
-    );
+    assert_sound_without_the_query(&other);
     println!("query waiting for a lock: exit {past:?} after the {DEADLINE:?} deadline");
 }
 // ANCHOR_END: deadline_ends_a_query_waiting_for_a_lock

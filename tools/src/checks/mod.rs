@@ -328,15 +328,17 @@ pub fn assert_cut_query_rolled_back(db_path: &Path) {
         wal.display()
     );
     let conn = rusqlite::Connection::open(db_path).expect("open the database");
+    assert_sound_without_the_query(&conn);
+}
+
+/// The database is sound, and holds no row of a cut-off `/slow?mode=query`.
+#[track_caller]
+pub fn assert_sound_without_the_query(conn: &rusqlite::Connection) {
     let integrity: String = conn
         .query_row("PRAGMA integrity_check", [], |row| row.get(0))
         .unwrap();
     assert_eq!(integrity, "ok");
-    assert_eq!(
-        slow_query_rows(&conn),
-        0,
-        "the cut-off query's row is there"
-    );
+    assert_eq!(slow_query_rows(conn), 0, "the cut-off query's row is there");
 }
 
 /// How many `/slow?mode=query` bookmarks the database holds.
