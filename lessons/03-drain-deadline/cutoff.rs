@@ -102,20 +102,16 @@ impl CutoffStream {
     // YOURS_END: check
 }
 
-// YOURS: poll_read
 impl AsyncRead for CutoffStream {
-    // TODO: a connection cut off must fail its next read, like its writes
-    //  below. A request whose handler is stuck writes nothing: while it
-    //  waits, hyper is polling this read.
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        self.check(cx)?;
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
-// YOURS_END: poll_read
 
 impl AsyncWrite for CutoffStream {
     fn poll_write(
