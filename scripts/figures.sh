@@ -12,10 +12,9 @@
 #
 # Every step binary in src/bin is measured (step1, step2, … and any later
 # one). They are built once and copied aside first, so that a rebuild
-# during the measurement cannot change what is measured, under another
-# name, so that a `kill "$(pgrep -x step2)"` typed in another terminal
-# cannot stop a measured process. A run that fails is reported and left
-# out of the figures.
+# during the measurement cannot change what is measured; under their own
+# names, which the load tool reads the log target from. A run that fails
+# is reported and left out of the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,7 +54,8 @@ release="${CARGO_TARGET_DIR:-target}/release"
 frozen=$(mktemp -d)
 trap 'rm -rf "$frozen"' EXIT
 cp "$release/loadtest" "$frozen/"
-for step in "${steps[@]}"; do cp "$release/$step" "$frozen/$step-measured"; done
+mkdir -p "$frozen/measured"
+for step in "${steps[@]}"; do cp "$release/$step" "$frozen/measured/$step"; done
 
 if $idle; then
   command_line="scripts/idle-exit.sh --runs $runs"
@@ -75,7 +75,7 @@ failed=0
 for step in "${steps[@]}"; do
   for run in $(seq 1 "$runs"); do
     # A different request mix each run (--seed), the same for every step.
-    if ! output=$("$frozen/loadtest" "$step" --binary "$frozen/$step-measured" \
+    if ! output=$("$frozen/loadtest" "$step" --binary "$frozen/measured/$step" \
       --seed "$run" "${loadtest_args[@]}"); then
       echo "$step run $run/$runs: loadtest failed (its message is above); left out" >&2
       failed=$((failed + 1))
@@ -160,7 +160,7 @@ if $book && ! $idle; then
     # the book's file as it was.
     if {
       echo "\$ cargo run --release -p tools --bin loadtest -- $step $*"
-      "$frozen/loadtest" "$step" --binary "$frozen/$step-measured" "$@"
+      "$frozen/loadtest" "$step" --binary "$frozen/measured/$step" "$@"
     } > "book/src/figures/$file.txt.new"; then
       mv "book/src/figures/$file.txt.new" "book/src/figures/$file.txt"
     else

@@ -17,10 +17,11 @@
 //! - SIGTERM, once both long requests are in the server's hands;
 //! - a *new connection* attempt 100 ms after the signal;
 //! - from step 4 on, a second SIGTERM one second after the first;
-//! - from step 5 on, *visits*: a bookmark created and visited three times
-//!   before the signal, with `FLUSH_INTERVAL=1h`, so that the final flush
-//!   has something to write;
-//! - step 6 and later run with `SHUTDOWN_DELAY=1s` and add a *ready probe*,
+//! - from step 6 on (the workers), *visits*: a bookmark created and visited
+//!   three times before the signal, with `FLUSH_INTERVAL=1h`, so that the
+//!   final flush has something to write;
+//! - step 7 and later (ready for a load balancer) run with
+//!   `SHUTDOWN_DELAY=1s` and add a *ready probe*,
 //!   `GET /ready` every 100 ms, and an *events* stream, `GET /events`,
 //!   open from the start; they get no second signal, which would end the
 //!   delay the picture is there to show.
@@ -60,6 +61,7 @@ use tools::{
     build_release,
     harness::{Launch, Signal, describe_status},
     http::{Connection, Failure, Request},
+    matrix::Has,
     step_number, without_timestamp,
 };
 
@@ -98,13 +100,13 @@ const SECOND_SIGNAL_AFTER: Duration = Duration::from_millis(1000);
 /// by itself within the picture: SIGKILL.
 const GIVE_UP_AFTER: Duration = Duration::from_millis(3000);
 
-/// Step 6 on: how long the server keeps serving after the signal.
+/// Step 7 on: how long the server keeps serving after the signal.
 const SHUTDOWN_DELAY: Duration = Duration::from_millis(1000);
 const SHUTDOWN_DELAY_ENV: &str = "1s";
-/// Step 5 on: the visits counted before the signal.
+/// Step 6 on: the visits counted before the signal.
 const VISITS: usize = 3;
 const VISITS_AT: Duration = Duration::from_millis(100);
-/// Step 6 on: how often the ready probe asks.
+/// Step 7 on: how often the ready probe asks.
 const PROBE_EVERY: Duration = Duration::from_millis(100);
 
 const SLOW_MS: u64 = 1000;
@@ -134,11 +136,12 @@ pub enum Lane {
 impl Lane {
     /// The lanes of step `number`'s picture, top to bottom.
     pub fn of_step(number: u32) -> Vec<Lane> {
+        let has = Has::step(number);
         let mut lanes = vec![Lane::Process, Lane::Log];
-        if number >= 6 {
+        if has.ready {
             lanes.extend([Lane::ReadyProbe, Lane::Events]);
         }
-        if number >= 5 {
+        if has.workers {
             lanes.push(Lane::Visits);
         }
         lanes.extend([
@@ -281,9 +284,10 @@ fn run(step: &str, binary: Option<PathBuf>, svg_path: Option<PathBuf>) -> Result
         Some(binary) => binary,
         None => build_release(step)?,
     };
-    let delay = (number >= 6).then_some(SHUTDOWN_DELAY);
+    let has = Has::step(number);
+    let delay = has.ready.then_some(SHUTDOWN_DELAY);
     let mut launch = Launch::binary(step, &binary);
-    if number >= 5 {
+    if has.workers {
         // No periodic flush within the picture: the visits wait for the
         // final one.
         launch = launch.env("FLUSH_INTERVAL", "1h");
@@ -325,11 +329,15 @@ fn run(step: &str, binary: Option<PathBuf>, svg_path: Option<PathBuf>) -> Result
         });
         let fast = scope
             .spawn(move || request(Lane::Fast, addr, "/health", ready + FAST_REQUEST_AT, record));
-        let visits =
-            (number >= 5).then(|| scope.spawn(move || visits(addr, ready + VISITS_AT, record)));
-        let events = (number >= 6)
+        let visits = has
+            .workers
+            .then(|| scope.spawn(move || visits(addr, ready + VISITS_AT, record)));
+        let events = has
+            .ready
             .then(|| scope.spawn(move || request(Lane::Events, addr, "/events", ready, record)));
-        let probe = (number >= 6).then(|| scope.spawn(move || ready_probe(addr, ready, record)));
+        let probe = has
+            .ready
+            .then(|| scope.spawn(move || ready_probe(addr, ready, record)));
 
         // Both long requests must be in their handlers before the signal,
         // or the picture would show a race instead of a drain.
@@ -358,7 +366,10 @@ fn run(step: &str, binary: Option<PathBuf>, svg_path: Option<PathBuf>) -> Result
             )
         });
 
-        if (4..6).contains(&number)
+        // A second signal would end the delay the picture of step 7 on is
+        // there to show.
+        if has.second_signal
+            && !has.ready
             && server
                 .wait_exit(until(signal_at + SECOND_SIGNAL_AFTER))
                 .is_none()
