@@ -100,8 +100,8 @@ async fn stop(mut running: Running, config: &Config) -> ExitCode {
     //  once, as the deadline does: `forced shutdown` in the log, then the
     //  same cut-off and cleanup, exit 1. An operator who presses Ctrl-C twice
     //  should not wait out SHUTDOWN_TIMEOUT. As shipped, the handlers catch
-    //  the second signal (`running.signals`), and nothing here hears of it;
-    //  and the wait in `deadline.rs` has no way to end early yet.
+    //  the second signal and nothing here hears of it, and the wait in
+    //  `deadline.rs` has no way to end early yet.
     let _signals = &mut running.signals;
     let drained = deadline
         .wait("requests", served(&mut running.server), pending())
