@@ -61,7 +61,8 @@ async fn run() -> Result<bool, String> {
     let (drain, cutoff) = (CancellationToken::new(), CancellationToken::new());
     let listener = CutoffListener(listener, cutoff.clone());
     info!(%addr, pid = std::process::id(), "server starting");
-    let serve = axum::serve(listener, app).with_graceful_shutdown(drain.clone().cancelled_owned());
+    let serve = axum::serve(listener, app.into_make_service())
+        .with_graceful_shutdown(drain.clone().cancelled_owned());
     let mut server = tokio::spawn(serve.into_future());
 
     let signal = next_signal().await;

@@ -33,7 +33,7 @@ async fn run() -> Result<ExitCode, StartupError> {
     // ANCHOR: serve
     // Serve until the signal comes, then stop serving and clean up.
     let served = tokio::select! {
-        served = axum::serve(listener, app(store.clone())).into_future() => served,
+        served = axum::serve(listener, app(store.clone()).into_make_service()).into_future() => served,
         signal = signals.recv() => {
             info!(signal, "shutting down");
             Ok(())

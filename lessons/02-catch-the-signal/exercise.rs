@@ -32,7 +32,7 @@ async fn run() -> Result<ExitCode, StartupError> {
     // TODO: on the first signal, log `shutting down`, accept no new connection, and
     //  let every request in flight finish: a client mid-request gets its whole
     //  answer, an idle keep-alive connection does not hold the exit.
-    axum::serve(listener, app(store)).await?;
+    axum::serve(listener, app(store).into_make_service()).await?;
     // TODO: only then, with no request left that could use it, close the database,
     //  log `server stopped` and exit 0 (1 if serving or closing failed).
     Ok(ExitCode::SUCCESS)

@@ -87,7 +87,7 @@ async fn run() -> Result<ExitCode, StartupError> {
     // The server runs in a task of its own, so that `run` is free to wait
     // for the signal and then to time the drain.
     let server = tokio::spawn(
-        axum::serve(listener, app)
+        axum::serve(listener, app.into_make_service())
             .with_graceful_shutdown(drain.clone().cancelled_owned())
             .into_future(),
     );

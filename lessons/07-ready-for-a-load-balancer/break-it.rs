@@ -87,7 +87,8 @@ async fn run() -> Result<ExitCode, StartupError> {
     // for the signal and then to time the drain. The task ends when the
     // connections have closed and, after them, the WebSockets that left
     // them at the upgrade.
-    let serve = axum::serve(listener, app).with_graceful_shutdown(drain.clone().cancelled_owned());
+    let serve = axum::serve(listener, app.into_make_service())
+        .with_graceful_shutdown(drain.clone().cancelled_owned());
     let server = tokio::spawn(async move {
         let served = serve.await;
         lifecycle.websockets_closed().await;

@@ -88,7 +88,8 @@ async fn run() -> Result<ExitCode, StartupError> {
     // for the signal and then to time the drain. The task ends when the
     // connections have closed and, after them, the WebSockets that left
     // them at the upgrade.
-    let serve = axum::serve(listener, app).with_graceful_shutdown(drain.clone().cancelled_owned());
+    let serve = axum::serve(listener, app.into_make_service())
+        .with_graceful_shutdown(drain.clone().cancelled_owned());
     // TODO: a client that sends a header byte now and then must not hold its
     //  connection for ever: a request head must arrive within HEADER_TIMEOUT,
     //  each piece of a body within BODY_TIMEOUT, and a connection with nothing

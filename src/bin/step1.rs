@@ -35,7 +35,10 @@ async fn run() -> Result<ExitCode, StartupError> {
     // Serves until the process dies. Nothing after this line runs on a
     // signal: the kernel's default action for SIGINT and SIGTERM is to end
     // the process on the spot.
-    axum::serve(listener, app(store)).await?;
+    //
+    // `into_make_service`: every connection shares the one router. Given
+    // the `Router` itself, `axum::serve` rebuilds it for each connection.
+    axum::serve(listener, app(store).into_make_service()).await?;
     Ok(ExitCode::SUCCESS)
 }
 // ANCHOR_END: run

@@ -43,7 +43,7 @@ async fn run() -> Result<ExitCode, StartupError> {
     // `with_graceful_shutdown` takes a future; when it completes, axum stops
     // accepting, lets each connection finish the request it is serving,
     // and returns once the last connection has closed.
-    let served = axum::serve(listener, app(store.clone()))
+    let served = axum::serve(listener, app(store.clone()).into_make_service())
         .with_graceful_shutdown(async move {
             let signal = signals.recv().await;
             info!(signal, "shutting down");
