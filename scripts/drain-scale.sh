@@ -12,6 +12,7 @@
 #   scripts/drain-scale.sh            # 3 runs of each; writes the figures file
 #   scripts/drain-scale.sh --print    # the same, printed only
 #   scripts/drain-scale.sh --quick    # 1 run, 100 connections, printed only
+#   RUNS=10 scripts/drain-scale.sh    # more runs of each (the default is 3)
 #
 # Go is optional: without it the Go program is left out, and the table says
 # so. Takes about ten minutes on two cores, after the build.
@@ -23,9 +24,9 @@ load_before=$(cut -d' ' -f1 /proc/loadavg)
 
 out=book/src/figures/drain-scale.txt
 go_out=book/src/figures/drain-scale-go.txt
-runs=3
+runs=${RUNS:-3}
 connections=100,1000,5000
-command="scripts/drain-scale.sh"
+command="${RUNS:+RUNS=$RUNS }scripts/drain-scale.sh"
 case "${1:-}" in
   "") ;;
   --print) out=/dev/null; go_out=/dev/null; command="$command --print" ;;
