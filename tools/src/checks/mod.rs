@@ -184,6 +184,16 @@ pub fn expect_exit_after(
     );
 }
 
+/// Sends SIGTERM and asserts a clean stop: exit 0 within 5 s. A stop
+/// still running by then fails saying how far it got (`expected`, its
+/// lines in order), counted from `after`.
+#[track_caller]
+pub fn sigterm_stops_cleanly(server: &mut Server, after: &str, expected: &[&str]) {
+    server.signal(Signal::SIGTERM);
+    let status = expect_exit_after(server, Duration::from_secs(5), after, expected);
+    assert_exit_status(status, 0);
+}
+
 /// Asserts the exit status is `code`, naming a signal nobody handled.
 #[track_caller]
 pub fn assert_exit_status(status: ExitStatus, code: i32) {

@@ -17,15 +17,11 @@ pub fn buffered_visits_are_flushed(bin: &Binary) {
     let (_, body) = get(&server.url(&format!("/bookmarks/{id}")), PROMPTLY).unwrap();
     assert!(body.contains("\"visits\":25"), "{body}");
 
-    server.signal(Signal::SIGTERM);
-    let status = expect_exit_after(
+    sigterm_stops_cleanly(
         &mut server,
-        Duration::from_secs(5),
         "the SIGTERM",
         &["shutting down", "server stopped"],
     );
-
-    assert_exit_status(status, 0);
     assert_eq!(
         stored_visits(&server.db_path, id),
         25,
@@ -129,15 +125,11 @@ pub fn unit_in_progress_is_committed_whole(bin: &Binary) {
     // only after the drain would start them.
     let request = slow_request_in_flight(&server, 1200, Duration::from_secs(10));
 
-    server.signal(Signal::SIGTERM);
-    let status = expect_exit_after(
+    sigterm_stops_cleanly(
         &mut server,
-        Duration::from_secs(5),
         "the SIGTERM (SHUTDOWN_TIMEOUT=10s; a link-check unit in hand)",
         &["shutting down", "server stopped"],
     );
-
-    assert_exit_status(status, 0);
     assert_eq!(request.join().unwrap().map(|(status, _)| status), Ok(200));
     let logs = server.logs();
     let started = logs.iter().filter(|l| l.contains("unit started")).count();
@@ -301,15 +293,11 @@ pub fn phases_in_order_and_log_file_complete(bin: &Binary) {
         302
     );
 
-    server.signal(Signal::SIGTERM);
-    let status = expect_exit_after(
+    sigterm_stops_cleanly(
         &mut server,
-        Duration::from_secs(5),
         "the SIGTERM",
         &["shutting down", "server stopped"],
     );
-
-    assert_exit_status(status, 0);
     let logs = server.logs();
     assert_logged_in_order(
         &logs,
